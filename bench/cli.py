@@ -1,0 +1,183 @@
+"""The command line: the only place that reads argv.
+
+    python -m bench check [--sizes 16,32,32,1 --batch 32 --dtype float32 --init normal --scale 1]
+    python -m bench tolerances
+
+Bad input gets one line naming the bad value and what is allowed, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from impls import DEVICES, DTYPES, INITS, REGISTRY, DeviceUnavailable
+from impls.network import Problem, format_sizes, make_inputs
+
+PROG = "python -m bench"
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in text.split(",")]
+    sizes = []
+    for part in parts:
+        if not part.isdigit() or int(part) <= 0:
+            raise UsageError(f"--sizes {text!r}: {part!r} is not a positive integer "
+                             "(give widths like 16,32,32,1)")
+        sizes.append(int(part))
+    if len(sizes) < 2:
+        raise UsageError(f"--sizes {text!r} has {len(sizes)} entry; need at least two "
+                         "(input and output widths, e.g. 16,1)")
+    return tuple(sizes)
+
+
+def parse_impls(text: str, allowed) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in allowed:
+            raise UsageError(f"--impl {name!r} is not an implementation; choose from "
+                             f"{', '.join(allowed)}")
+    if not names:
+        raise UsageError(f"--impl is empty; choose from {', '.join(allowed)}")
+    return names
+
+
+def positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+def non_negative_int(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
+    return int(text)
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
+    return value
+
+
+def add_problem_options(parser: argparse.ArgumentParser) -> None:
+    defaults = Problem()
+    parser.add_argument("--sizes", default=format_sizes(defaults.sizes),
+                        help="layer widths d0,d1,...,dL (default %(default)s)")
+    parser.add_argument("--batch", type=positive_int, default=defaults.batch,
+                        help="examples per batch (default %(default)s)")
+    parser.add_argument("--init", choices=INITS, default=defaults.init,
+                        help="weight init (default %(default)s)")
+    parser.add_argument("--std", type=non_negative_float, default=defaults.std,
+                        help="weight std of the normal init (default %(default)s)")
+    parser.add_argument("--scale", type=non_negative_float, default=defaults.scale,
+                        help="multiplies the initial weights; 20 saturates tanh (default %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=defaults.seed,
+                        help="seed of parameters and data (default %(default)s)")
+
+
+def problem_from(args) -> Problem:
+    try:
+        return Problem(sizes=parse_sizes(args.sizes), batch=args.batch, init=args.init,
+                       std=args.std, scale=args.scale, seed=args.seed)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (bool, str)):
+        return str(value)
+    return f"{value:.1e}"
+
+
+def format_table(frame: pd.DataFrame) -> str:
+    return frame.map(_fmt).to_markdown(index=False)
+
+
+def cmd_check(args) -> int:
+    from bench.agreement import TOLERANCE, check
+
+    problem = problem_from(args)
+    names = parse_impls(args.impl, list(REGISTRY)) if args.impl else [
+        name for name in REGISTRY if REGISTRY[name].timed]
+    params, x, y = make_inputs(problem)
+    agreement = check(params, x, y, [REGISTRY[name] for name in names], dtype=args.dtype,
+                      device=args.device)
+    table = agreement.table.copy()
+    table["verdict"] = [("agrees" if ok else "DISAGREES") + ("" if resolved else " (unresolved)")
+                        for ok, resolved in zip(table["agrees"], table["resolved"])]
+    shown = table[["impl", "tensor", "max_abs_err", "norm_rel_err", "one_minus_cos",
+                   "err_ratio", "exact", "approx", "verdict"]]
+    print(f"Problem: sizes {format_sizes(problem.sizes)}, batch {problem.batch}, init {problem.init}, "
+          f"scale {problem.scale:g}, seed {problem.seed}; {args.dtype} on {args.device}, "
+          f"against the float64 oracle")
+    print()
+    print(format_table(shown))
+    unresolved = table.loc[~table["resolved"], "tensor"].unique()
+    if len(unresolved):
+        print()
+        print(f"Unresolved in {args.dtype}: {', '.join(unresolved)}. Rounding alone decides so much "
+              "of these tensors that the gate cannot tell a wrong gradient from a right one there.")
+    if len(agreement.pairwise):
+        print()
+        print("Between implementations:")
+        print(format_table(agreement.pairwise[["pair", "tensor", "max_abs_diff", "norm_rel_diff",
+                                               "exact"]]))
+    print()
+    verdicts = agreement.verdicts()
+    failing = [name for name, ok in verdicts.items() if not ok]
+    gate = f"err_ratio <= 1, tolerance {TOLERANCE[args.dtype]:.0e} in {args.dtype}"
+    if failing:
+        print(f"DISAGREE: {', '.join(failing)} (gate: {gate})")
+        return 1
+    print(f"All {len(verdicts)} implementations agree with the oracle (gate: {gate}).")
+    return 0
+
+
+def cmd_tolerances(args) -> int:
+    from bench.agreement import measure_tolerances
+
+    impls = [REGISTRY[name] for name in REGISTRY if REGISTRY[name].timed]
+    summary = measure_tolerances(impls, progress=lambda line: print(line, file=sys.stderr))
+    print(summary.reset_index().to_markdown(index=False, floatfmt=".1e"))
+    return 0 if (summary["margin"] >= 10).all() else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Check and time gradients of one tanh MLP.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = commands.add_parser("check", help="agreement of every implementation with the oracle")
+    add_problem_options(check)
+    check.add_argument("--dtype", choices=DTYPES, default="float32")
+    check.add_argument("--device", choices=DEVICES, default="cpu")
+    check.add_argument("--impl", default="", help=f"comma-separated, from {', '.join(REGISTRY)}")
+    check.set_defaults(run=cmd_check)
+
+    tolerances = commands.add_parser("tolerances", help="measure the agreement gate's tolerances")
+    tolerances.set_defaults(run=cmd_tolerances)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except (UsageError, DeviceUnavailable) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2

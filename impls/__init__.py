@@ -1,0 +1,29 @@
+"""Gradient implementations of one tanh MLP, and the registry that names them.
+
+    from impls import REGISTRY
+    loss, grads = REGISTRY["jax_manual"].compute(params, x, y, dtype="float32")
+
+The contract is in :mod:`impls.contract`; the network and its inputs in :mod:`impls.network`.
+Adding an implementation: write a module with ``prepare(params, x, y, dtype, device)`` (see
+``impls/jax_autodiff.py``, eight lines) and add one line below.
+"""
+
+from impls.contract import DEVICES, DTYPES, DeviceUnavailable, Grads, Implementation, Prepared
+from impls.network import INITS, Params, Problem, make_inputs
+
+REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in (
+    Implementation("numpy_reference", "numpy", "impls.numpy_reference",
+                   "float64 oracle: hand-written backward in NumPy", timed=False),
+    Implementation("jax_manual", "jax", "impls.jax_manual",
+                   "hand-written backward in JAX, jitted, no autodiff"),
+    Implementation("jax_autodiff", "jax", "impls.jax_autodiff",
+                   "jax.jit(jax.value_and_grad(loss))"),
+    Implementation("torch_autograd", "torch", "impls.torch_autograd",
+                   "PyTorch autograd via torch.autograd.grad"),
+)}
+
+TIMED = tuple(name for name, impl in REGISTRY.items() if impl.timed)
+"""The contenders: every registered implementation but the oracle."""
+
+__all__ = ["DEVICES", "DTYPES", "INITS", "REGISTRY", "TIMED", "DeviceUnavailable", "Grads",
+           "Implementation", "Params", "Prepared", "Problem", "make_inputs"]

@@ -1,0 +1,68 @@
+"""JAX's side of the contract: placing inputs, 64-bit mode, waiting, and runtime facts.
+
+JAX's 64-bit mode is process-global. float64 work enters it only inside ``jax.enable_x64(True)``
+scopes (conversion and each call), so that nothing else in the process sees it switched on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import numpy as np
+
+from impls.contract import DeviceUnavailable, Prepared
+
+# XLA's name for the device kind each of our device names means.
+_PLATFORMS = {"cpu": "cpu", "gpu": "gpu"}
+
+
+def precision_scope(dtype: str):
+    """The scope a computation in ``dtype`` runs in: 64-bit mode for float64, nothing otherwise."""
+    return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
+
+
+def jax_device(device: str):
+    try:
+        return jax.devices(_PLATFORMS[device])[0]
+    except RuntimeError as error:
+        raise DeviceUnavailable(f"JAX sees no {device} device ({error})") from None
+
+
+def prepare(loss_and_grads, params, x, y, dtype: str, device: str) -> Prepared:
+    """Bind a jitted ``loss_and_grads(params, x, y)`` to inputs converted once to dtype/device."""
+    target = jax_device(device)
+    with precision_scope(dtype):
+        args = jax.device_put(([(W.astype(dtype), b.astype(dtype)) for W, b in params],
+                               x.astype(dtype), y.astype(dtype)), target)
+
+    def run():
+        with precision_scope(dtype):
+            return loss_and_grads(*args)
+
+    return Prepared(run=run, wait=jax.block_until_ready, to_numpy=to_numpy)
+
+
+def to_numpy(out):
+    loss, grads = jax.device_get(out)
+    return float(loss), [(np.asarray(dW), np.asarray(db)) for dW, db in grads]
+
+
+def gpu_available() -> bool:
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
+def configure(matmul_precision: str) -> None:
+    """Pin float32 matmul precision: "highest" (full float32) or "tensorfloat32"."""
+    jax.config.update("jax_default_matmul_precision", matmul_precision)
+
+
+def runtime_info() -> dict:
+    import jaxlib
+
+    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "jax_devices": [str(d) for d in jax.devices()],
+            "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision)}
