@@ -2,6 +2,8 @@
 
     python -m bench check [--sizes 16,32,32,1 --batch 32 --dtype float32 --init normal --scale 1]
     python -m bench tolerances
+    python -m bench run [--preset default | --config FILE --preset NAME | --sizes ... --batch ...]
+    python -m bench report RUN_DIR
 
 Bad input gets one line naming the bad value and what is allowed, and exit code 2.
 """
@@ -9,6 +11,7 @@ Bad input gets one line naming the bad value and what is allowed, and exit code 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import pandas as pd
@@ -72,6 +75,13 @@ def non_negative_float(text: str) -> float:
         value = float("nan")
     if not (value >= 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
     return value
 
 
@@ -158,6 +168,61 @@ def cmd_tolerances(args) -> int:
     return 0 if (summary["margin"] >= 10).all() else 1
 
 
+def cmd_run(args) -> int:
+    from pathlib import Path
+
+    from bench import report, run
+    from bench.cases import PRESETS, ConfigError, Plan, load_preset
+
+    try:
+        if args.sizes is not None:
+            if args.config:
+                raise UsageError("--sizes describes one case; it cannot be combined with --config")
+            base = Plan(cases=(problem_from(args),), preset="custom")
+        else:
+            base = load_preset(args.preset or "default", Path(args.config) if args.config else PRESETS)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    plan = base.with_overrides(
+        impls=tuple(parse_impls(args.impl, list(REGISTRY))) if args.impl else None,
+        dtypes=(args.dtype,) if args.dtype else None,
+        devices=(args.device,) if args.device else None,
+        threads=args.threads, max_time=args.max_time,
+        matmul_precision="tensorfloat32" if args.allow_tf32 else None)
+    if plan.threads and plan.threads > len(os.sched_getaffinity(0)):
+        raise UsageError(f"--threads {plan.threads}: this machine has "
+                         f"{len(os.sched_getaffinity(0))} usable cores")
+
+    def progress(line):
+        print(line, file=sys.stderr, flush=True)
+
+    command = " ".join([PROG] + sys.argv[1:]) if args.argv is None else " ".join([PROG] + args.argv)
+    try:
+        run_dir, code = run.run(plan, Path(args.output), command, progress=progress)
+    except run.RunError as error:
+        raise UsageError(str(error)) from None
+    results = pd.read_csv(run_dir / "results.csv", keep_default_na=False, na_values=[""])
+    print(report.summary_table(results))
+    print()
+    print(f"Report: {run_dir / 'report.md'}")
+    print("All implementations agreed; nothing failed." if code == 0 else
+          "Some implementations disagreed or failed: see the report.")
+    return code
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from bench import report
+
+    run_dir = Path(args.run_dir)
+    if not any(run_dir.glob("records-*.jsonl")):
+        raise UsageError(f"{str(run_dir)!r} is not a run directory (no records-*.jsonl in it)")
+    report.write_report(run_dir)
+    print(f"Rebuilt {run_dir / 'report.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Check and time gradients of one tanh MLP.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -171,12 +236,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     tolerances = commands.add_parser("tolerances", help="measure the agreement gate's tolerances")
     tolerances.set_defaults(run=cmd_tolerances)
+
+    bench = commands.add_parser("run", help="time the implementations over a preset's cases")
+    bench.add_argument("--preset", default=None, help="quick, default or full (default: default)")
+    bench.add_argument("--config", default=None, help="a TOML file of presets (see bench/presets.toml)")
+    add_problem_options(bench)
+    bench.set_defaults(sizes=None)
+    bench.add_argument("--impl", default="", help=f"comma-separated, from {', '.join(REGISTRY)}")
+    bench.add_argument("--dtype", choices=DTYPES, default=None)
+    bench.add_argument("--device", choices=("cpu", "gpu", "auto"), default=None)
+    bench.add_argument("--threads", type=positive_int, default=None,
+                       help="CPU threads per framework (default: every core)")
+    bench.add_argument("--max-time", type=positive_float, default=None,
+                       help="seconds of timing per benchmark (default: the preset's)")
+    bench.add_argument("--allow-tf32", action="store_true",
+                       help="allow TF32 float32 matmuls on GPUs, in both frameworks")
+    bench.add_argument("--output", default="results", help="results directory (default %(default)s)")
+    bench.set_defaults(run=cmd_run, argv=None)
+
+    rebuild = commands.add_parser("report", help="rebuild report.md and plots of a run")
+    rebuild.add_argument("run_dir")
+    rebuild.set_defaults(run=cmd_report)
     return parser
 
 
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if argv is not None:
+            args.argv = list(argv)
         return args.run(args)
     except (UsageError, DeviceUnavailable) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

@@ -55,8 +55,13 @@ def gpu_available() -> bool:
         return False
 
 
-def configure(matmul_precision: str) -> None:
-    """Pin float32 matmul precision: "highest" (full float32) or "tensorfloat32"."""
+def configure(threads: int, matmul_precision: str) -> None:
+    """Pin float32 matmul precision: "highest" (full float32) or "tensorfloat32".
+
+    XLA sizes its CPU thread pool from the process's CPU affinity, which the harness sets
+    before this process starts; ``threads`` is recorded, not applied, here.
+    """
+    del threads
     jax.config.update("jax_default_matmul_precision", matmul_precision)
 
 

@@ -46,8 +46,9 @@ def gpu_available() -> bool:
     return torch.cuda.is_available()
 
 
-def configure(matmul_precision: str) -> None:
-    """Pin float32 matmul precision: "highest" (full float32) or "tensorfloat32"."""
+def configure(threads: int, matmul_precision: str) -> None:
+    """Pin the intra-op thread count and float32 matmul precision ("highest" or "tensorfloat32")."""
+    torch.set_num_threads(threads)
     torch.set_float32_matmul_precision("highest" if matmul_precision == "highest" else "high")
     torch.backends.cudnn.allow_tf32 = matmul_precision != "highest"
 

@@ -1,0 +1,89 @@
+"""The timing harness: one pytest-benchmark worker process per framework, the same protocol for all.
+
+Why separate processes: JAX's and torch's thread pools disturb each other in one process, and
+on a GPU JAX would otherwise preallocate memory that torch needs. Each worker gets the same CPU
+set (its affinity: XLA sizes its pool from it), the same ``OMP_NUM_THREADS`` and torch thread
+count, and the same float32 matmul precision; all are recorded in ``env.json``.
+
+The timed call itself, with its warm-up, calibration and statistics, is pytest-benchmark's,
+in benchmarks/test_gradients.py; the harness adds the processes, the plan and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.cases import Plan
+from impls import REGISTRY
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMED_CALLS = ROOT / "benchmarks" / "test_gradients.py"
+# pytest-benchmark's own defaults are 5 rounds at least; garbage collection off while timing so
+# a collection does not land in one implementation's rounds and not in another's.
+_PYTEST_BENCHMARK_ARGS = ["--benchmark-min-rounds=5", "--benchmark-warmup=on",
+                          "--benchmark-disable-gc", "--benchmark-save-data",
+                          "--benchmark-timer=time.perf_counter"]
+
+
+def frameworks_of(plan: Plan) -> dict[str, list[str]]:
+    """``{framework: [impl, ...]}`` in the plan's order."""
+    groups: dict[str, list[str]] = {}
+    for name in plan.impls:
+        groups.setdefault(REGISTRY[name].framework, []).append(name)
+    return groups
+
+
+def resolve_devices(plan: Plan) -> list[str]:
+    """``auto`` becomes the CPU and the GPU (a worker with no GPU records its cases as skipped)."""
+    devices: list[str] = []
+    for device in plan.devices:
+        for concrete in (("cpu", "gpu") if device == "auto" else (device,)):
+            if concrete not in devices:
+                devices.append(concrete)
+    return devices
+
+
+def thread_count(plan: Plan) -> int:
+    return plan.threads or len(os.sched_getaffinity(0))
+
+
+def probe_gpu(framework: str) -> bool:
+    """Whether ``framework`` sees a GPU, asked in a throwaway process (this one loads neither)."""
+    code = f"from impls import runtime; print(runtime.gpu_available({framework!r}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, env=_worker_env({}, threads=1))
+    return result.stdout.strip() == "True"
+
+
+def _worker_env(extra: dict, threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               XLA_PYTHON_CLIENT_PREALLOCATE="false", PYTHONPATH=str(ROOT), **extra)
+    return env
+
+
+def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path) -> int:
+    """Time one framework's share of ``plan``; leaves plan-, records-, env- and benchmark- files."""
+    threads = thread_count(plan)
+    cpus = sorted(os.sched_getaffinity(0))[:threads]
+    worker_plan = {"frameworks": [framework], "impls": impls, "dtypes": list(plan.dtypes),
+                   "devices": resolve_devices(plan), "threads": threads,
+                   "matmul_precision": plan.matmul_precision,
+                   "cases": [asdict(case) for case in plan.cases],
+                   "records": str(run_dir / f"records-{framework}.jsonl"),
+                   "env_out": str(run_dir / f"env-{framework}.json")}
+    plan_file = run_dir / f"plan-{framework}.json"
+    plan_file.write_text(json.dumps(worker_plan, indent=1))
+    command = [sys.executable, "-m", "pytest", str(TIMED_CALLS), "-q", "-p", "no:cacheprovider",
+               "--rootdir", str(ROOT), "-o", "addopts=", "-o", "testpaths=",
+               f"--benchmark-json={run_dir / f'benchmark-{framework}.json'}",
+               f"--benchmark-max-time={plan.max_time}", *_PYTEST_BENCHMARK_ARGS]
+    with open(run_dir / f"pytest-{framework}.log", "w") as log:
+        completed = subprocess.run(command, cwd=ROOT, stdout=log, stderr=None,
+                                   env=_worker_env({"COURIER_PLAN": str(plan_file)}, threads),
+                                   preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+    return completed.returncode
