@@ -1,4 +1,4 @@
-# courier: make test | make check | make bench
+# courier: make test | make check | make bench [PRESET=quick|default|full] [ARGS="..."]
 # Every target creates .venv and installs the pinned versions first, if that is not done yet.
 
 PYTHON ?= python3
@@ -27,3 +27,12 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks
+
+PRESET ?= default
+
+.PHONY: bench report
+bench: install
+	$(PY) -m bench run --preset $(PRESET) $(ARGS)
+
+report: install
+	$(PY) -m bench report $(or $(RUN),results/latest)

@@ -101,11 +101,21 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print) -> tuple[Pa
         latest.unlink()
     latest.symlink_to(run_id)
 
-    failed = (results["error"] != "") & ~results["error"].str.startswith("skipped")
-    ok = bool(results["agrees"].fillna(False)[~results["error"].str.startswith("skipped")].all()
-              and not failed.any() and len(results))
-    # pytest exits 1 for failed tests (recorded above); anything else is a broken worker.
     broken = {f: code for f, code in worker_codes.items() if code not in (0, 1)}
     if broken:
         progress(f"worker processes exited abnormally: {broken} (see pytest-*.log in {final})")
-    return final, 0 if ok and not broken else 1
+    return final, exit_code(results, worker_codes)
+
+
+def exit_code(results, worker_codes: dict[str, int]) -> int:
+    """0 only when every benchmark that ran agreed, none failed, and every worker ended normally.
+
+    pytest exits 1 when a test fails, which the records already hold; any other non-zero code
+    means a worker broke (a crash, a usage error), and the run fails with it. A run with nothing
+    timed at all fails too.
+    """
+    skipped = results["error"].str.startswith("skipped")
+    ran = results[~skipped]
+    if ran.empty or any(code not in (0, 1) for code in worker_codes.values()):
+        return 1
+    return 0 if bool((ran["error"] == "").all() and ran["agrees"].eq(True).all()) else 1

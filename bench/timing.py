@@ -3,7 +3,8 @@
 Why separate processes: JAX's and torch's thread pools disturb each other in one process, and
 on a GPU JAX would otherwise preallocate memory that torch needs. Each worker gets the same CPU
 set (its affinity: XLA sizes its pool from it), the same ``OMP_NUM_THREADS`` and torch thread
-count, and the same float32 matmul precision; all are recorded in ``env.json``.
+count, and the same float32 matmul precision; all are recorded in ``env.json``. The worker
+pins its own affinity before it loads a framework (benchmarks/conftest.py).
 
 The timed call itself, with its warm-up, calibration and statistics, is pytest-benchmark's,
 in benchmarks/test_gradients.py; the harness adds the processes, the plan and the report.
@@ -72,7 +73,7 @@ def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path) -> i
     cpus = sorted(os.sched_getaffinity(0))[:threads]
     worker_plan = {"frameworks": [framework], "impls": impls, "dtypes": list(plan.dtypes),
                    "devices": resolve_devices(plan), "threads": threads,
-                   "matmul_precision": plan.matmul_precision,
+                   "matmul_precision": plan.matmul_precision, "cpus": cpus,
                    "cases": [asdict(case) for case in plan.cases],
                    "records": str(run_dir / f"records-{framework}.jsonl"),
                    "env_out": str(run_dir / f"env-{framework}.json")}
@@ -84,6 +85,5 @@ def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path) -> i
                f"--benchmark-max-time={plan.max_time}", *_PYTEST_BENCHMARK_ARGS]
     with open(run_dir / f"pytest-{framework}.log", "w") as log:
         completed = subprocess.run(command, cwd=ROOT, stdout=log, stderr=None,
-                                   env=_worker_env({"COURIER_PLAN": str(plan_file)}, threads),
-                                   preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+                                   env=_worker_env({"COURIER_PLAN": str(plan_file)}, threads))
     return completed.returncode

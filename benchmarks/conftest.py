@@ -32,6 +32,9 @@ def worker_plan() -> dict:
 
 
 PLAN = worker_plan()
+if PLAN.get("cpus"):
+    # Before JAX or torch is loaded: XLA sizes its CPU thread pool from this affinity.
+    os.sched_setaffinity(0, PLAN["cpus"])
 
 
 def pytest_configure(config):
