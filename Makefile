@@ -36,3 +36,10 @@ bench: install
 
 report: install
 	$(PY) -m bench report $(or $(RUN),results/latest)
+
+.PHONY: diagnose trace
+diagnose: install
+	$(PY) -m bench diagnose $(ARGS)
+
+trace: install
+	$(PY) -m bench trace $(ARGS)

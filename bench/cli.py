@@ -4,6 +4,8 @@
     python -m bench tolerances
     python -m bench run [--preset default | --config FILE --preset NAME | --sizes ... --batch ...]
     python -m bench report RUN_DIR
+    python -m bench diagnose [--inits normal,xavier,kaiming,oversized --threshold 0.97]
+    python -m bench trace [--sizes 1,1,1 --z 1,20]
 
 Bad input gets one line naming the bad value and what is allowed, and exit code 2.
 """
@@ -198,7 +200,8 @@ def cmd_run(args) -> int:
 
     command = " ".join([PROG] + sys.argv[1:]) if args.argv is None else " ".join([PROG] + args.argv)
     try:
-        run_dir, code = run.run(plan, Path(args.output), command, progress=progress)
+        run_dir, code = run.run(plan, Path(args.output), command, progress=progress,
+                                diagnostics=not args.no_diagnostics)
     except run.RunError as error:
         raise UsageError(str(error)) from None
     results = pd.read_csv(run_dir / "results.csv", keep_default_na=False, na_values=[""])
@@ -220,6 +223,62 @@ def cmd_report(args) -> int:
         raise UsageError(f"{str(run_dir)!r} is not a run directory (no records-*.jsonl in it)")
     report.write_report(run_dir)
     print(f"Rebuilt {run_dir / 'report.md'}")
+    return 0
+
+
+def parse_floats(text: str, option: str) -> tuple[float, ...]:
+    values = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            value = float("nan")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise UsageError(f"{option} {text!r}: {part.strip()!r} is not a finite number")
+        values.append(value)
+    return tuple(values)
+
+
+def cmd_diagnose(args) -> int:
+    from pathlib import Path
+
+    from bench import diagnose
+
+    try:
+        config = diagnose.with_overrides(
+            diagnose.DiagnoseConfig(),
+            sizes=parse_sizes(args.sizes) if args.sizes else None, batch=args.batch,
+            schemes=tuple(s.strip() for s in args.inits.split(",") if s.strip()) if args.inits is not None else None,
+            oversize=args.oversize, threshold=args.threshold, dtype=args.dtype, seed=args.seed)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    out = Path(args.output) if args.output else diagnose.default_output(Path("results"))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot write to {str(out.parent)!r}: {error.strerror}") from None
+    if not os.access(out.parent, os.W_OK):
+        raise UsageError(f"cannot write to {str(out.parent)!r}: permission denied")
+    layers, agreement = diagnose.write(config, out)
+    if not args.quiet:
+        print(diagnose.markdown(config, layers, agreement, []))
+    print(f"Diagnostics: {out / 'diagnostics.md'}", file=sys.stderr)
+    return 0
+
+
+def cmd_trace(args) -> int:
+    from bench import trace
+
+    try:
+        config = trace.TraceConfig(sizes=parse_sizes(args.sizes), batch=args.batch,
+                                   z=parse_floats(args.z, "--z"), dtype=args.dtype)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(f"The chain rule, step by step, on sizes {','.join(map(str, config.sizes))}, batch "
+          f"{config.batch}: x = 1, y = 0, first-layer weights z / d0, later weights 1 / d_in, "
+          "biases 0.\n")
+    for z in config.z:
+        print(trace.render(trace.trace(config.sizes, config.batch, z, config.dtype), z, config.dtype))
     return 0
 
 
@@ -252,7 +311,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--allow-tf32", action="store_true",
                        help="allow TF32 float32 matmuls on GPUs, in both frameworks")
     bench.add_argument("--output", default="results", help="results directory (default %(default)s)")
+    bench.add_argument("--no-diagnostics", action="store_true",
+                       help="skip python -m bench diagnose in the run directory")
     bench.set_defaults(run=cmd_run, argv=None)
+
+    diag = commands.add_parser("diagnose", help="where the message dies, per init scheme")
+    diag.add_argument("--sizes", default=None, help="layer widths (default 32,64 x8,1)")
+    diag.add_argument("--batch", type=positive_int, default=None, help="examples (default 256)")
+    diag.add_argument("--inits", default=None,
+                      help="comma-separated, from normal,xavier,kaiming,oversized (default all)")
+    diag.add_argument("--oversize", type=positive_float, default=None,
+                      help="weight scale of the oversized init (default 20)")
+    diag.add_argument("--threshold", type=float, default=None,
+                      help="|t| above it counts as saturated, in (0, 1) (default 0.97)")
+    diag.add_argument("--dtype", choices=DTYPES, default=None)
+    diag.add_argument("--seed", type=non_negative_int, default=None)
+    diag.add_argument("--output", default=None, help="folder (default results/diagnose-<time>)")
+    diag.add_argument("--quiet", action="store_true", help="do not print the report")
+    diag.set_defaults(run=cmd_diagnose)
+
+    walk = commands.add_parser("trace", help="every chain-rule step of a tiny net, beside autograd")
+    walk.add_argument("--sizes", default="1,1,1", help="layer widths (default %(default)s)")
+    walk.add_argument("--batch", type=positive_int, default=1)
+    walk.add_argument("--z", default="1,20", help="first-layer pre-activations to trace (default %(default)s)")
+    walk.add_argument("--dtype", choices=DTYPES, default="float32")
+    walk.set_defaults(run=cmd_trace)
 
     rebuild = commands.add_parser("report", help="rebuild report.md and plots of a run")
     rebuild.add_argument("run_dir")

@@ -219,6 +219,14 @@ def write_report(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not skipped.empty:
         parts += ["", "Skipped: " + "; ".join(sorted(set(skipped["error"].str.removeprefix("skipped: "))))]
     parts += ["", "## Plots", ""] + [f"![{p}]({p})" for p in pictures]
+    if "diagnostics_exit_code" in env:
+        parts += ["", "## The courier's journey", ""]
+        if env["diagnostics_exit_code"] == 0:
+            parts += ["Where the message dies under each init, on the diagnostics' default network: "
+                      "[diagnostics/diagnostics.md](diagnostics/diagnostics.md).", "",
+                      "![courier](diagnostics/courier.png)"]
+        else:
+            parts.append(f"FAILED (exit code {env['diagnostics_exit_code']}): see diagnose.log.")
     (run_dir / "report.md").write_text("\n".join(parts) + "\n")
     return results, agreement
 

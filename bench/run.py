@@ -62,8 +62,13 @@ def check_devices(plan: Plan) -> None:
                                "(use --device cpu or auto)")
 
 
-def run(plan: Plan, results_dir: Path, command: str, progress=print) -> tuple[Path, int]:
-    """Time ``plan``, write the reports; return the run directory and the exit code."""
+def run(plan: Plan, results_dir: Path, command: str, progress=print,
+        diagnostics: bool = True) -> tuple[Path, int]:
+    """Time ``plan``, write the reports; return the run directory and the exit code.
+
+    With ``diagnostics``, the run also holds ``diagnostics/``: python -m bench diagnose on its
+    default network, linked from the report.
+    """
     prepare_output(results_dir)
     check_devices(plan)
     started = datetime.now(timezone.utc)
@@ -86,6 +91,9 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print) -> tuple[Pa
             facts = staging / f"env-{framework}.json"
             if facts.exists():
                 env["frameworks"].update(json.loads(facts.read_text()))
+        if diagnostics:
+            progress("diagnostics: where the courier's message dies, per init (python -m bench diagnose)")
+            env["diagnostics_exit_code"] = timing.run_diagnostics(staging / "diagnostics", plan)
         env["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         env["elapsed_s"] = round(time.perf_counter() - clock, 1)
         env["worker_exit_codes"] = worker_codes
@@ -104,7 +112,8 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print) -> tuple[Pa
     broken = {f: code for f, code in worker_codes.items() if code not in (0, 1)}
     if broken:
         progress(f"worker processes exited abnormally: {broken} (see pytest-*.log in {final})")
-    return final, exit_code(results, worker_codes)
+    code = exit_code(results, worker_codes)
+    return final, 1 if env.get("diagnostics_exit_code", 0) != 0 else code
 
 
 def exit_code(results, worker_codes: dict[str, int]) -> int:

@@ -87,3 +87,11 @@ def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path) -> i
         completed = subprocess.run(command, cwd=ROOT, stdout=log, stderr=None,
                                    env=_worker_env({"COURIER_PLAN": str(plan_file)}, threads))
     return completed.returncode
+
+
+def run_diagnostics(out: Path, plan: Plan) -> int:
+    """``python -m bench diagnose`` on its default network, in its own process, into ``out``."""
+    command = [sys.executable, "-m", "bench", "diagnose", "--output", str(out), "--quiet"]
+    with open(out.parent / "diagnose.log", "w") as log:
+        return subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                              env=_worker_env({}, thread_count(plan))).returncode

@@ -43,6 +43,11 @@ def prepare(loss_and_grads, params, x, y, dtype: str, device: str) -> Prepared:
     return Prepared(run=run, wait=jax.block_until_ready, to_numpy=to_numpy)
 
 
+def to_host(tree):
+    """Any tree of device arrays as NumPy arrays."""
+    return jax.device_get(tree)
+
+
 def to_numpy(out):
     loss, grads = jax.device_get(out)
     return float(loss), [(np.asarray(dW), np.asarray(db)) for dW, db in grads]

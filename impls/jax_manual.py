@@ -15,39 +15,57 @@ from impls import _jax
 
 
 def forward_backward(params, x, y):
-    """``(loss, grads, d_hs, d_zs)``: the loss, its gradients, and every message on the way.
+    """``(loss, grads, route)``: the loss, its gradients, and everything the courier passed.
 
-    ``d_zs[l]`` is d loss / d z_{l+1} (the last is d loss / d out); ``d_hs[l]`` is d loss / d h_{l+1},
-    for the hidden layers only.
+    ``route`` holds, per hidden layer l = 1 .. L-1 (index l - 1): ``z`` and ``t`` (its
+    pre-activations and activations, (B, d_l)), ``d_t`` (the message arriving at t, d loss / d t),
+    ``local`` (tanh's local gradient) and ``d_z`` (the message after it, d loss / d z); and
+    ``d_out``, the message leaving the loss, (B, dL).
     """
-    hs = [x]                                            # h_0 = x (B, d0)
+    zs, hs = [], [x]                                    # h_0 = x (B, d0)
     for W, b in params[:-1]:
-        hs.append(jnp.tanh(hs[-1] @ W + b))             # h_l (B, d_l)
+        zs.append(hs[-1] @ W + b)                       # z_l (B, d_l)
+        hs.append(jnp.tanh(zs[-1]))                     # h_l (B, d_l)
     W, b = params[-1]
     out = hs[-1] @ W + b                                # (B, dL)
     loss = jnp.mean((out - y) ** 2)                     # ()
 
-    d_z = 2.0 * (out - y) / out.size                    # (B, dL)   the message leaving the loss
-    grads, d_hs, d_zs = [], [], [d_z]
+    d_out = 2.0 * (out - y) / out.size                  # (B, dL)   the message leaving the loss
+    d_z = d_out
+    grads, d_ts, locals_, d_zs = [], [], [], []
     for l in reversed(range(len(params))):
         W, _ = params[l]
         t = hs[l]                                       # (B, d_in)  this layer's input, a tanh output
         grads.append((t.T @ d_z, d_z.sum(axis=0)))      # dW (d_in, d_out), db (d_out,)
         if l == 0:
             break                                       # x is data: its gradient is not needed
-        d_h = d_z @ W.T                                 # (B, d_in)  the message arriving at t
-        d_z = d_h * (1 - t) * (1 + t)                   # (B, d_in)  times tanh's local gradient
-        d_hs.append(d_h)
+        d_t = d_z @ W.T                                 # (B, d_in)  the message arriving at t
+        local = (1 - t) * (1 + t)                       # (B, d_in)  tanh's local gradient 1 - t^2
+        d_z = d_t * local                               # (B, d_in)  the message after the tanh
+        d_ts.append(d_t)
+        locals_.append(local)
         d_zs.append(d_z)
-    return loss, grads[::-1], d_hs[::-1], d_zs[::-1]
+    route = {"z": zs, "t": hs[1:], "d_t": d_ts[::-1], "local": locals_[::-1], "d_z": d_zs[::-1],
+             "d_out": d_out}
+    return loss, grads[::-1], route
 
 
 @jax.jit
 def loss_and_grads(params, x, y):
-    # XLA drops the unused messages, so this timed path computes no more than it returns.
-    loss, grads, _, _ = forward_backward(params, x, y)
+    # XLA drops the unused route, so this timed path computes no more than it returns.
+    loss, grads, _ = forward_backward(params, x, y)
     return loss, grads
+
+
+route = jax.jit(forward_backward)
+"""The same pass, returning the route too: for diagnostics (bench/diagnose.py), never timed."""
 
 
 def prepare(params, x, y, dtype, device):
     return _jax.prepare(loss_and_grads, params, x, y, dtype, device)
+
+
+def compute_route(params, x, y, dtype="float32", device="cpu"):
+    """``(loss, grads, route)`` as NumPy arrays, from one call of :data:`route`."""
+    prepared = _jax.prepare(route, params, x, y, dtype, device)
+    return _jax.to_host(prepared.run())

@@ -31,8 +31,8 @@ def _backward(params, hs, d_z):
         grads.append((t.T @ d_z, d_z.sum(axis=0)))      # dW (d_in, d_out), db (d_out,)
         if l == 0:
             break
-        d_h = d_z @ W.T                                 # (B, d_in)
-        d_z = d_h * (1 - t) * (1 + t)                   # (B, d_in)
+        d_t = d_z @ W.T                                 # (B, d_in)
+        d_z = d_t * (1 - t) * (1 + t)                   # (B, d_in)
     return grads[::-1], steps[::-1]
 
 
