@@ -6,6 +6,7 @@
     python -m bench report RUN_DIR
     python -m bench diagnose [--inits normal,xavier,kaiming,oversized --threshold 0.97]
     python -m bench trace [--sizes 1,1,1 --z 1,20]
+    python -m bench hlo [--sizes 128,256,256,1 --batch 2048]
 
 Bad input gets one line naming the bad value and what is allowed, and exit code 2.
 """
@@ -18,7 +19,7 @@ import sys
 
 import pandas as pd
 
-from impls import DEVICES, DTYPES, INITS, REGISTRY, DeviceUnavailable
+from impls import DEVICES, DTYPES, INITS, REGISTRY, TIMED, DeviceUnavailable
 from impls.network import Problem, format_sizes, make_inputs
 
 PROG = "python -m bench"
@@ -125,8 +126,7 @@ def cmd_check(args) -> int:
     from bench.agreement import TOLERANCE, check
 
     problem = problem_from(args)
-    names = parse_impls(args.impl, list(REGISTRY)) if args.impl else [
-        name for name in REGISTRY if REGISTRY[name].timed]
+    names = parse_impls(args.impl, list(REGISTRY)) if args.impl else list(TIMED)
     params, x, y = make_inputs(problem)
     agreement = check(params, x, y, [REGISTRY[name] for name in names], dtype=args.dtype,
                       device=args.device)
@@ -164,7 +164,7 @@ def cmd_check(args) -> int:
 def cmd_tolerances(args) -> int:
     from bench.agreement import measure_tolerances
 
-    impls = [REGISTRY[name] for name in REGISTRY if REGISTRY[name].timed]
+    impls = [REGISTRY[name] for name in TIMED]
     summary = measure_tolerances(impls, progress=lambda line: print(line, file=sys.stderr))
     print(summary.reset_index().to_markdown(index=False, floatfmt=".1e"))
     return 0 if (summary["margin"] >= 10).all() else 1
@@ -282,6 +282,21 @@ def cmd_trace(args) -> int:
     return 0
 
 
+def cmd_hlo(args) -> int:
+    from bench.hlo import compare_programs
+
+    problem = problem_from(args)
+    table = compare_programs(problem, dtype=args.dtype)
+    print(f"Optimised XLA programs for sizes {format_sizes(problem.sizes)}, batch {problem.batch}, "
+          f"{args.dtype}: instructions by opcode\n")
+    print(table.reset_index().to_markdown(index=False))
+    same = bool((table.iloc[:, 0] == table.iloc[:, 1]).all())
+    print()
+    print("The two programs have the same instruction counts." if same else
+          "The programs differ: see the rows where the counts do.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Check and time gradients of one tanh MLP.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -336,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     walk.add_argument("--z", default="1,20", help="first-layer pre-activations to trace (default %(default)s)")
     walk.add_argument("--dtype", choices=DTYPES, default="float32")
     walk.set_defaults(run=cmd_trace)
+
+    hlo = commands.add_parser("hlo", help="compare the XLA programs of jax_manual and jax_autodiff")
+    add_problem_options(hlo)
+    hlo.add_argument("--dtype", choices=DTYPES, default="float32")
+    hlo.set_defaults(run=cmd_hlo)
 
     rebuild = commands.add_parser("report", help="rebuild report.md and plots of a run")
     rebuild.add_argument("run_dir")

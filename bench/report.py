@@ -11,6 +11,7 @@ Outputs: ``results.csv``, ``agreement.csv``, ``report.md``, ``time_vs_flops.png`
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +19,15 @@ import pandas as pd
 # A measurement whose interquartile range exceeds this share of its median is flagged as noisy:
 # its rounds disagree by more than the differences a reader would act on.
 NOISE_THRESHOLD = 0.10
+# A paired median ratio jax_manual / jax_autodiff above this counts as "slower": 2% is about the
+# spread of the ratio on the project's 2-core machines, below which a difference is not a finding.
+PAIRED_SLOWER = 1.02
 CASE_KEYS = ["case", "sizes", "batch", "dtype", "device"]
 RESULT_COLUMNS = ["run_id", "impl", "framework", "device", "dtype", "case", "sizes", "batch",
                   "n_params", "flops", "compile_s", "median_s", "iqr_s", "min_s", "mean_s",
                   "stddev_s", "rounds", "iterations", "gflops", "agrees", "max_abs_err",
                   "norm_rel_err", "err_ratio", "noisy", "error"]
+# Added after RESULT_COLUMNS: ceiling_gflops, floor_s, pct_of_ceiling, regime, speedup_vs_<impl>.
 
 
 def _read_records(run_dir: Path) -> list[dict]:
@@ -33,29 +38,65 @@ def _read_records(run_dir: Path) -> list[dict]:
 
 
 def _read_stats(run_dir: Path) -> dict[str, dict]:
+    """pytest-benchmark's statistics, by the record name the worker put in ``extra_info``."""
     stats = {}
     for path in sorted(run_dir.glob("benchmark-*.json")):
         for bench in json.loads(path.read_text())["benchmarks"]:
-            stats[bench["param"]] = bench["stats"]
+            stats[bench["extra_info"]["name"]] = bench["stats"]
     return stats
 
 
-def build_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(results, agreement)`` from a run directory's raw files."""
+@dataclass(frozen=True)
+class Tables:
+    """Everything a report is made of, as tidy tables (their columns: results/README.md)."""
+
+    results: pd.DataFrame  # one row per implementation x case x dtype x device
+    agreement: pd.DataFrame  # one row per implementation x case x tensor
+    machine: pd.DataFrame  # one row per framework x device x probe (ceiling, floor)
+    paired: pd.DataFrame  # one row per case: jax_manual / jax_autodiff in interleaved pairs
+
+
+def regime(flops: float, ceiling_flops_per_s: float, floor_s: float) -> str:
+    """``compute-bound`` when the call's matrix products, run at the ceiling, take longer than
+    the dispatch floor; ``overhead-bound`` when even at the ceiling they would finish sooner than
+    the cheapest possible call. Unknown (empty) without both measurements."""
+    if not (ceiling_flops_per_s > 0 and floor_s > 0):
+        return ""
+    return "compute-bound" if flops / ceiling_flops_per_s >= floor_s else "overhead-bound"
+
+
+def _statistics(measured: dict) -> dict:
+    return {"median_s": measured["median"], "iqr_s": measured["iqr"], "min_s": measured["min"],
+            "mean_s": measured["mean"], "stddev_s": measured["stddev"],
+            "rounds": measured["rounds"], "iterations": measured["iterations"],
+            "noisy": measured["iqr"] / measured["median"] > NOISE_THRESHOLD}
+
+
+def build_tables(run_dir: Path) -> Tables:
+    """The tables of a run, from its raw files."""
     records, stats = _read_records(run_dir), _read_stats(run_dir)
     env_path = run_dir / "env.json"
     run_id = json.loads(env_path.read_text())["run_id"] if env_path.exists() else run_dir.name
-    rows, agreement = [], []
+    rows, agreement, machine, paired = [], [], [], []
     for record in records:
+        kind = record.get("kind", "gradient")
+        measured = stats.get(record["name"])
+        if kind == "paired":
+            paired.append({k: v for k, v in record.items() if k not in ("a_s", "b_s", "kind", "name")})
+            continue
+        if kind in ("ceiling", "floor"):
+            row = {"framework": record["framework"], "device": record["device"], "probe": kind,
+                   "error": record["error"]}
+            if measured:
+                row.update(_statistics(measured))
+                row["gflops"] = record["flops"] / measured["median"] / 1e9 if kind == "ceiling" else None
+            machine.append(row)
+            continue
         row = {key: record.get(key) for key in RESULT_COLUMNS}
         row["run_id"] = run_id
-        measured = stats.get(record["name"])
         if measured:
-            row.update(median_s=measured["median"], iqr_s=measured["iqr"], min_s=measured["min"],
-                       mean_s=measured["mean"], stddev_s=measured["stddev"],
-                       rounds=measured["rounds"], iterations=measured["iterations"])
+            row.update(_statistics(measured))
             row["gflops"] = record["flops"] / measured["median"] / 1e9
-            row["noisy"] = measured["iqr"] / measured["median"] > NOISE_THRESHOLD
         elif not record.get("error"):
             row["error"] = "no timing recorded"
         rows.append(row)
@@ -64,11 +105,37 @@ def build_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                               **{k: record[k] for k in CASE_KEYS}, **tensor})
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     results["error"] = results["error"].fillna("")
+    machine = pd.DataFrame(machine, columns=["framework", "device", "probe", "median_s", "iqr_s",
+                                             "min_s", "mean_s", "stddev_s", "rounds",
+                                             "iterations", "noisy", "gflops", "error"])
+    _add_roofline_columns(results, machine)
     for impl in results["impl"].unique():
         theirs = results[results["impl"] == impl].set_index(CASE_KEYS)["median_s"]
         mine = results.set_index(CASE_KEYS)["median_s"]
         results[f"speedup_vs_{impl}"] = (theirs.reindex(mine.index) / mine).to_numpy()
-    return results, pd.DataFrame(agreement)
+    return Tables(results, pd.DataFrame(agreement), machine,
+                  pd.DataFrame(paired, columns=PAIRED_COLUMNS))
+
+
+PAIRED_COLUMNS = ["a", "b", "case", "sizes", "batch", "dtype", "device", "median_ratio", "q1", "q3",
+                  "pairs", "iterations", "error"]
+
+
+def _add_roofline_columns(results: pd.DataFrame, machine: pd.DataFrame) -> None:
+    """ceiling_gflops, pct_of_ceiling, floor_s and regime for every result row, in place."""
+    probe = machine.set_index(["framework", "device", "probe"])
+
+    def lookup(framework, device, kind, column):
+        key = (framework, device, kind)
+        return probe.loc[key, column] if key in probe.index else float("nan")
+
+    results["ceiling_gflops"] = [lookup(f, d, "ceiling", "gflops")
+                                 for f, d in zip(results["framework"], results["device"])]
+    results["floor_s"] = [lookup(f, d, "floor", "median_s")
+                          for f, d in zip(results["framework"], results["device"])]
+    results["pct_of_ceiling"] = 100 * results["gflops"] / results["ceiling_gflops"]
+    results["regime"] = [regime(flops, ceiling * 1e9, floor) for flops, ceiling, floor in
+                         zip(results["flops"], results["ceiling_gflops"], results["floor_s"])]
 
 
 def _fmt_time(seconds) -> str:
@@ -151,6 +218,47 @@ def _plots(results: pd.DataFrame, run_dir: Path) -> list[str]:
     return ["time_vs_flops.png", "speedup.png"]
 
 
+def _roofline(tables: Tables, run_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    timed = tables.results.dropna(subset=["gflops"])
+    probes = tables.machine.dropna(subset=["median_s"])
+    if timed.empty or probes.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    span = np.logspace(np.log10(timed["flops"].min() / 3), np.log10(timed["flops"].max() * 3), 50)
+    styles = {"jax": "tab:blue", "torch": "tab:red"}
+    for (framework, device), group in probes.groupby(["framework", "device"]):
+        color = styles.get(framework, "gray")
+        ceiling = group.loc[group["probe"] == "ceiling", "gflops"]
+        floor = group.loc[group["probe"] == "floor", "median_s"]
+        if len(ceiling):
+            ax.axhline(ceiling.iloc[0], color=color, linestyle="--", linewidth=1,
+                       label=f"{framework} {device} ceiling")
+        if len(floor):
+            ax.plot(span, span / floor.iloc[0] / 1e9, color=color, linestyle=":", linewidth=1,
+                    label=f"{framework} {device} floor (flops / floor time)")
+    markers = dict(zip(timed["impl"].unique(), "osD^v<>"))
+    for (impl, device), group in timed.groupby(["impl", "device"]):
+        ax.scatter(group["flops"], group["gflops"], marker=markers[impl], s=40, zorder=3,
+                   label=f"{impl} ({device})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("flops per call")
+    ax.set_ylabel("achieved GFLOP/s")
+    ax.set_title("Roofline: each call is held under its framework's ceiling and floor lines")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(run_dir / "roofline.png", dpi=110)
+    plt.close(fig)
+    return ["roofline.png"]
+
+
 def _environment(env: dict) -> str:
     lines = [f"- run: `{env.get('run_id', '?')}`, started {env.get('started', '?')}, "
              f"finished {env.get('finished', '?')}",
@@ -166,14 +274,62 @@ def _environment(env: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build every report file of ``run_dir`` from its raw files; return the two tables."""
-    results, agreement = build_tables(run_dir)
+def _machine_section(tables: Tables) -> list[str]:
+    machine, results = tables.machine, tables.results
+    timed = results.dropna(subset=["median_s"])
+    if machine.dropna(subset=["median_s"]).empty:
+        return []
+    probes = machine.dropna(subset=["median_s"])
+    ceilings = probes[probes["probe"] == "ceiling"].set_index(["framework", "device"])
+    floors = probes[probes["probe"] == "floor"].set_index(["framework", "device"])
+    table = pd.DataFrame({
+        "ceiling (float32 matmul)": ceilings["gflops"].map(lambda v: f"{v:.1f} GFLOP/s"),
+        "floor (cheapest synced call)": floors["median_s"].map(_fmt_time)}).reset_index()
+    per_case = timed.assign(
+        gflops=timed["gflops"].map(lambda v: f"{v:.3g}"),
+        pct_of_ceiling=timed["pct_of_ceiling"].map(lambda v: f"{v:.0f}%"),
+    )[["case", "dtype", "device", "impl", "gflops", "pct_of_ceiling", "regime"]]
+    return ["## Against the machine: ceilings, floors, GFLOP/s, regimes", "",
+            "Measured in the same run and worker as the gradients. The ceiling is a float32 "
+            "(n, n) @ (n, n) product (n = 1024 on a CPU, 8192 on a GPU); the floor is the cheapest "
+            "call that dispatches and waits (JAX: a jitted identity; torch: one add on one float). "
+            "GFLOP/s count 6 x batch x sum(d_in x d_out) flops per call (the matrix products of "
+            "forward and backward). A case is *compute-bound* when its products, run at the "
+            "ceiling, would take longer than the floor, and *overhead-bound* otherwise.", "",
+            table.to_markdown(index=False), "", per_case.to_markdown(index=False), ""]
+
+
+def _paired_section(paired: pd.DataFrame) -> list[str]:
+    done = paired[paired["error"].fillna("") == ""]
+    if done.empty:
+        return []
+    shown = done.assign(ratio=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
+                               zip(done["median_ratio"], done["q1"], done["q3"])],
+                        samples=[f"{int(p)} x {int(i)}" for p, i in zip(done["pairs"], done["iterations"])])
+    slower = done[done["median_ratio"] > PAIRED_SLOWER]
+    verdict = (f"jax_manual is slower than jax_autodiff (ratio above {PAIRED_SLOWER}) on "
+               f"{len(slower)} of {len(done)} cases" + (": " + ", ".join(slower["case"]) if len(slower) else "")
+               + ".")
+    return ["## jax_manual against jax_autodiff, paired", "",
+            "Interleaved pairs (A B, B A, ...), each block at least 1 ms, so both meet the same "
+            "machine; the median of the per-pair time ratios jax_manual / jax_autodiff, with "
+            "quartiles. Below 1: the hand-written pass is faster.", "",
+            shown[["case", "dtype", "device", "ratio", "samples"]]
+            .rename(columns={"ratio": "median ratio [q1, q3]", "samples": "pairs x calls"})
+            .to_markdown(index=False), "", verdict, ""]
+
+
+def write_report(run_dir: Path) -> Tables:
+    """Build every report file of ``run_dir`` from its raw files; return the tables."""
+    tables = build_tables(run_dir)
+    results = tables.results
     results.to_csv(run_dir / "results.csv", index=False)
-    agreement.to_csv(run_dir / "agreement.csv", index=False)
+    tables.agreement.to_csv(run_dir / "agreement.csv", index=False)
+    tables.machine.to_csv(run_dir / "machine.csv", index=False)
+    tables.paired.to_csv(run_dir / "paired.csv", index=False)
     env_path = run_dir / "env.json"
     env = json.loads(env_path.read_text()) if env_path.exists() else {}
-    pictures = _plots(results, run_dir)
+    pictures = _plots(results, run_dir) + _roofline(tables, run_dir)
 
     timed = results.dropna(subset=["median_s"])
     failed = results[(results["error"] != "") & ~results["error"].str.startswith("skipped")]
@@ -199,6 +355,7 @@ def write_report(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         parts += [f"## Speedup over {baseline}", "",
                   f"{baseline}'s median divided by each implementation's: above 1 is faster.", "",
                   _speedup_table(results, baseline), ""]
+    parts += _machine_section(tables) + _paired_section(tables.paired)
     parts += ["## First call (compile) time", "",
               "JAX: tracing and XLA compilation; torch: its first eager call. Not in the medians.", "",
               results.pivot_table(index=["case", "dtype", "device"], columns="impl",
@@ -228,7 +385,7 @@ def write_report(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         else:
             parts.append(f"FAILED (exit code {env['diagnostics_exit_code']}): see diagnose.log.")
     (run_dir / "report.md").write_text("\n".join(parts) + "\n")
-    return results, agreement
+    return tables
 
 
 def summary_table(results: pd.DataFrame) -> str:

@@ -98,7 +98,7 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print,
         env["elapsed_s"] = round(time.perf_counter() - clock, 1)
         env["worker_exit_codes"] = worker_codes
         (staging / "env.json").write_text(json.dumps(env, indent=1))
-        results, _ = report.write_report(staging)
+        results = report.write_report(staging).results
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -74,6 +74,7 @@ def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path) -> i
     worker_plan = {"frameworks": [framework], "impls": impls, "dtypes": list(plan.dtypes),
                    "devices": resolve_devices(plan), "threads": threads,
                    "matmul_precision": plan.matmul_precision, "cpus": cpus,
+                   "paired_seconds": plan.max_time,
                    "cases": [asdict(case) for case in plan.cases],
                    "records": str(run_dir / f"records-{framework}.jsonl"),
                    "env_out": str(run_dir / f"env-{framework}.json")}

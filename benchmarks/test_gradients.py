@@ -21,12 +21,21 @@ from conftest import PLAN
 
 from bench.agreement import compare, make_reference
 from bench.cases import case_id, matmul_flops
-from impls import REGISTRY, DeviceUnavailable, Problem, make_inputs
+from bench.paired import plan_pairs, time_pairs
+from impls import REGISTRY, DeviceUnavailable, Problem, make_inputs, runtime
 from impls.network import format_sizes
 
 CASES = [Problem(**{**case, "sizes": tuple(case["sizes"])}) for case in PLAN["cases"]]
 MATRIX = [(case, dtype, device, impl) for case in CASES for dtype in PLAN["dtypes"]
           for device in PLAN["devices"] for impl in PLAN["impls"]]
+# The compute ceiling's matrix size per device: large enough to reach the machine's peak rate,
+# small enough to time many rounds (2 n^3 flops: 2.1 GFLOP on a CPU, 1.1 TFLOP on a GPU).
+CEILING_N = {"cpu": 1024, "gpu": 8192}
+PROBES = [(framework, device) for framework in PLAN["frameworks"] if framework in ("jax", "torch")
+          for device in PLAN["devices"]]
+PAIRED = ("jax_manual", "jax_autodiff")
+PAIRS = [(case, dtype, device) for case in CASES for dtype in PLAN["dtypes"]
+         for device in PLAN["devices"]] if set(PAIRED) <= set(PLAN["impls"]) else []
 
 
 def _id(entry) -> str:
@@ -74,3 +83,59 @@ def test_gradient(benchmark, entry):
         raise
     _record(record)
     assert record["agrees"], f"{impl} disagrees with the oracle on {case_id(case)} {dtype}"
+
+
+def _probe(benchmark, kind, framework, device, make, flops):
+    record = {"name": f"{kind}-{framework}-{device}", "kind": kind, "framework": framework,
+              "device": device, "flops": flops, "error": ""}
+    benchmark.group = f"machine {device}"
+    try:
+        prepared = make()
+        prepared.wait(prepared.run())  # compile and warm, outside the timing
+        benchmark.extra_info.update(record)
+        benchmark(lambda: prepared.wait(prepared.run()))
+    except DeviceUnavailable as error:
+        record["error"] = f"skipped: {error}"
+        _record(record)
+        pytest.skip(str(error))
+    _record(record)
+
+
+@pytest.mark.parametrize("framework, device", PROBES, ids=[f"{f}-{d}" for f, d in PROBES])
+def test_ceiling(benchmark, framework, device):
+    """The compute ceiling: a float32 (n, n) @ (n, n) product."""
+    n = CEILING_N[device]
+    _probe(benchmark, "ceiling", framework, device,
+           lambda: runtime.ceiling_probe(framework, device, n), 2 * n ** 3)
+
+
+@pytest.mark.parametrize("framework, device", PROBES, ids=[f"{f}-{d}" for f, d in PROBES])
+def test_floor(benchmark, framework, device):
+    """The dispatch floor: the framework's cheapest call that dispatches and waits."""
+    _probe(benchmark, "floor", framework, device, lambda: runtime.floor_probe(framework, device), 0)
+
+
+@pytest.mark.parametrize("entry", PAIRS, ids=[f"{case_id(c)}-{t}-{d}" for c, t, d in PAIRS])
+def test_paired_manual_vs_autodiff(entry):
+    """jax_manual against jax_autodiff in interleaved pairs (bench/paired.py): their time ratio."""
+    case, dtype, device = entry
+    record = {"name": f"paired-{case_id(case)}-{dtype}-{device}", "kind": "paired",
+              "a": PAIRED[0], "b": PAIRED[1], "case": case_id(case), "sizes": format_sizes(case.sizes),
+              "batch": case.batch, "dtype": dtype, "device": device, "error": ""}
+    try:
+        params, x, y = make_inputs(case)
+        a, b = (REGISTRY[name].prepare(params, x, y, dtype=dtype, device=device) for name in PAIRED)
+    except DeviceUnavailable as error:
+        record["error"] = f"skipped: {error}"
+        _record(record)
+        pytest.skip(str(error))
+    call_a, call_b = (lambda: a.wait(a.run())), (lambda: b.wait(b.run()))
+    for _ in range(3):  # compile and warm both
+        call_a(), call_b()
+    start = time.perf_counter()
+    call_b()
+    pairs, iterations = plan_pairs(time.perf_counter() - start, PLAN.get("paired_seconds", 1.0))
+    result = time_pairs(call_a, call_b, pairs, iterations)
+    record.update(median_ratio=result.median, q1=result.q1, q3=result.q3, pairs=pairs,
+                  iterations=iterations, a_s=result.a.tolist(), b_s=result.b.tolist())
+    _record(record)

@@ -20,10 +20,17 @@ REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in (
                    "jax.jit(jax.value_and_grad(loss))"),
     Implementation("torch_autograd", "torch", "impls.torch_autograd",
                    "PyTorch autograd via torch.autograd.grad"),
+    Implementation("torch_manual", "torch", "impls.torch_manual",
+                   "hand-written backward in PyTorch, no autograd", default=False),
+    Implementation("torch_compile", "torch", "impls.torch_compile",
+                   "torch.compile of the loss; autograd runs the compiled backward",
+                   default=False),
 )}
 
-TIMED = tuple(name for name, impl in REGISTRY.items() if impl.timed)
-"""The contenders: every registered implementation but the oracle."""
+TIMED = tuple(name for name, impl in REGISTRY.items() if impl.timed and impl.default)
+"""The three contenders every run and check includes unless told otherwise."""
+ALL_TIMED = tuple(name for name, impl in REGISTRY.items() if impl.timed)
+"""Every contender, the opt-in ones too (torch_manual, torch_compile)."""
 
-__all__ = ["DEVICES", "DTYPES", "INITS", "REGISTRY", "TIMED", "DeviceUnavailable", "Grads",
+__all__ = ["ALL_TIMED", "DEVICES", "DTYPES", "INITS", "REGISTRY", "TIMED", "DeviceUnavailable", "Grads",
            "Implementation", "Params", "Prepared", "Problem", "make_inputs"]

@@ -53,6 +53,36 @@ def to_numpy(out):
     return float(loss), [(np.asarray(dW), np.asarray(db)) for dW, db in grads]
 
 
+_matmul = jax.jit(lambda a, b: a @ b)
+_identity = jax.jit(lambda a: a)
+
+
+def _no_result(out):
+    return 0.0, []
+
+
+def ceiling_probe(device: str, n: int) -> Prepared:
+    """A float32 (n, n) @ (n, n) product: 2 n^3 flops, the compute ceiling's call."""
+    rng = np.random.default_rng(0)
+    a, b = jax.device_put((rng.standard_normal((n, n), dtype=np.float32),
+                           rng.standard_normal((n, n), dtype=np.float32)), jax_device(device))
+    return Prepared(run=lambda: _matmul(a, b), wait=jax.block_until_ready, to_numpy=_no_result)
+
+
+def floor_probe(device: str) -> Prepared:
+    """A jitted identity on one float: the cheapest call that dispatches and waits."""
+    a = jax.device_put(np.zeros(1, np.float32), jax_device(device))
+    return Prepared(run=lambda: _identity(a), wait=jax.block_until_ready, to_numpy=_no_result)
+
+
+def compiled_text(loss_and_grads, params, x, y, dtype: str, device: str = "cpu") -> str:
+    """The optimised HLO that XLA runs for ``loss_and_grads`` on these inputs."""
+    with precision_scope(dtype):
+        args = jax.device_put(([(W.astype(dtype), b.astype(dtype)) for W, b in params],
+                               x.astype(dtype), y.astype(dtype)), jax_device(device))
+        return loss_and_grads.lower(*args).compile().as_text()
+
+
 def gpu_available() -> bool:
     try:
         return bool(jax.devices("gpu"))

@@ -28,12 +28,34 @@ def prepare(loss_and_grads, params, x, y, dtype: str, device: str, *, requires_g
     def run():
         return loss_and_grads(params_t, x_t, y_t)
 
+    return Prepared(run=run, wait=_waiter(target), to_numpy=to_numpy)
+
+
+def _waiter(target):
     def wait(out):
         # CPU kernels run eagerly; CUDA ones are queued, so the clock must wait for them.
         if target.type == "cuda":
             torch.cuda.synchronize(target)
+    return wait
 
-    return Prepared(run=run, wait=wait, to_numpy=to_numpy)
+
+def _no_result(out):
+    return 0.0, []
+
+
+def ceiling_probe(device: str, n: int) -> Prepared:
+    """A float32 (n, n) @ (n, n) product: 2 n^3 flops, the compute ceiling's call."""
+    target = torch_device(device)
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=generator).to(target) for _ in range(2))
+    return Prepared(run=lambda: a @ b, wait=_waiter(target), to_numpy=_no_result)
+
+
+def floor_probe(device: str) -> Prepared:
+    """One tiny op on one float: the cheapest call that dispatches and waits."""
+    target = torch_device(device)
+    a = torch.zeros(1, device=target)
+    return Prepared(run=lambda: a + 1, wait=_waiter(target), to_numpy=_no_result)
 
 
 def to_numpy(out):

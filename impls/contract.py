@@ -64,6 +64,7 @@ class Implementation:
     module: str
     description: str
     timed: bool = True  # False for the oracle: it is the reference, not a contender
+    default: bool = True  # False: opt-in, named explicitly (--impl, a preset's impls)
     entry: str = "prepare"
 
     def prepare(self, params, x, y, dtype: str = "float32", device: str = "cpu") -> Prepared:

@@ -4,6 +4,12 @@ The courier's route: the message leaves the loss as d loss / d out, and at every
 carried back through the weights (``d_z @ W.T``) and multiplied by tanh's local gradient
 ``1 - t**2``, taken from the saved activation ``t`` as ``(1 - t) * (1 + t)``: the same value,
 better conditioned when |t| is near 1. The backward loop is the forward loop in reverse.
+
+``dW = t.T @ d_z`` is written as a contraction over the batch axis, ``tensordot(t, d_z, (0, 0))``:
+the same product, but XLA then reads ``t`` in place, as it does for ``jax.grad``. Written with
+``t.T``, XLA:CPU materialised the transpose of ``t`` (a copy of the whole activation) whenever
+``d_z`` has one column, which made this pass 11% slower than ``jax.grad`` on a
+128-256-256-1 net at batch 2048 (paired median ratio 1.11, now 1.00; README, "Performance").
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ def forward_backward(params, x, y):
     for l in reversed(range(len(params))):
         W, _ = params[l]
         t = hs[l]                                       # (B, d_in)  this layer's input, a tanh output
-        grads.append((t.T @ d_z, d_z.sum(axis=0)))      # dW (d_in, d_out), db (d_out,)
+        dW = jnp.tensordot(t, d_z, axes=(0, 0))         # (d_in, d_out)  t.T @ d_z (docstring)
+        grads.append((dW, d_z.sum(axis=0)))             # db (d_out,)
         if l == 0:
             break                                       # x is data: its gradient is not needed
         d_t = d_z @ W.T                                 # (B, d_in)  the message arriving at t

@@ -3,6 +3,7 @@
     configure("torch", threads=2, matmul_precision="highest")
     runtime_info("jax")     # versions, devices, precision settings
     gpu_available("jax")
+    ceiling_probe("jax", "cpu", n=1024), floor_probe("torch", "cpu")   # for the roofline
 """
 
 from __future__ import annotations
@@ -29,6 +30,26 @@ def configure(framework: str, threads: int, matmul_precision: str) -> None:
 def gpu_available(framework: str) -> bool:
     adapter = _adapter(framework)
     return adapter is not None and adapter.gpu_available()
+
+
+def ceiling_probe(framework: str, device: str, n: int):
+    """A :class:`~impls.contract.Prepared` float32 (n, n) @ (n, n) product in ``framework``."""
+    return _adapter(framework).ceiling_probe(device, n)
+
+
+def floor_probe(framework: str, device: str):
+    """A :class:`~impls.contract.Prepared` call of the framework's cheapest synced operation."""
+    return _adapter(framework).floor_probe(device)
+
+
+def compiled_program(impl: str, params, x, y, dtype: str = "float32", device: str = "cpu") -> str:
+    """The optimised XLA program (HLO text) of a JAX implementation's timed call."""
+    from impls import REGISTRY
+
+    if REGISTRY[impl].framework != "jax":
+        raise ValueError(f"{impl} is not a JAX implementation: it has no XLA program")
+    module = importlib.import_module(REGISTRY[impl].module)
+    return _adapter("jax").compiled_text(module.loss_and_grads, params, x, y, dtype, device)
 
 
 def runtime_info(framework: str) -> dict:

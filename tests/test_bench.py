@@ -16,7 +16,8 @@ from impls import TIMED, Problem, runtime
 @pytest.mark.parametrize("name", ["quick", "default", "full"])
 def test_presets_load(name):
     plan = load_preset(name)
-    assert plan.cases and plan.impls == TIMED and plan.preset == name
+    assert plan.cases and set(TIMED) <= set(plan.impls) and plan.preset == name
+    assert ("torch_compile" in plan.impls) == (name == "full")  # too slow to compile for the others
 
 
 def test_flop_model_by_hand():
@@ -49,7 +50,8 @@ def test_quick_run_exits_0_and_links_latest(quick_run):
 def test_results_csv_schema(quick_run):
     _, output = quick_run
     results = pd.read_csv(output / "latest" / "results.csv", keep_default_na=False, na_values=[""])
-    expected = report.RESULT_COLUMNS + [f"speedup_vs_{impl}" for impl in TIMED]
+    expected = (report.RESULT_COLUMNS + ["ceiling_gflops", "floor_s", "pct_of_ceiling", "regime"]
+                + [f"speedup_vs_{impl}" for impl in TIMED])
     assert list(results.columns) == expected
     cpu = results[results["device"] == "cpu"]
     assert sorted(cpu["impl"]) == sorted(TIMED * 2)  # three implementations x two cases
@@ -65,7 +67,9 @@ def test_statistics_come_from_pytest_benchmark_raw_rounds(quick_run):
     results = pd.read_csv(run_dir / "results.csv").set_index(["impl", "case", "device"])
     document = json.loads((run_dir / "benchmark-jax.json").read_text())
     assert document["machine_info"] and document["commit_info"]
-    for bench in document["benchmarks"]:
+    gradients = [bench for bench in document["benchmarks"] if "impl" in bench["extra_info"]]
+    assert len(gradients) == 4  # jax_manual and jax_autodiff on two cases
+    for bench in gradients:
         row = results.loc[(bench["extra_info"]["impl"], bench["extra_info"]["case"], "cpu")]
         raw = bench["stats"]["data"]  # seconds per call, one entry per round
         assert len(raw) == row["rounds"]
@@ -73,11 +77,42 @@ def test_statistics_come_from_pytest_benchmark_raw_rounds(quick_run):
         assert row["gflops"] == pytest.approx(row["flops"] / row["median_s"] / 1e9)
 
 
+def test_ceilings_floors_and_regimes(quick_run):
+    _, output = quick_run
+    run_dir = output / "latest"
+    machine = pd.read_csv(run_dir / "machine.csv").query("device == 'cpu'").set_index(["framework", "probe"])
+    document = json.loads((run_dir / "benchmark-torch.json").read_text())
+    ceiling = next(b for b in document["benchmarks"] if b["extra_info"]["name"] == "ceiling-torch-cpu")
+    assert machine.loc[("torch", "ceiling"), "gflops"] == pytest.approx(
+        2 * 1024 ** 3 / statistics.median(ceiling["stats"]["data"]) / 1e9)
+    assert (machine["median_s"] > 0).all()
+    results = pd.read_csv(run_dir / "results.csv").query("device == 'cpu'")
+    for row in results.itertuples():
+        floor = machine.loc[(row.framework, "floor"), "median_s"]
+        top = machine.loc[(row.framework, "ceiling"), "gflops"]
+        assert row.pct_of_ceiling == pytest.approx(100 * row.gflops / top)
+        assert row.regime == report.regime(row.flops, top * 1e9, floor)
+    paired = pd.read_csv(run_dir / "paired.csv").query("device == 'cpu'")
+    assert len(paired) == 2 and (paired["pairs"] >= 10).all()
+    assert ((paired["q1"] <= paired["median_ratio"]) & (paired["median_ratio"] <= paired["q3"])).all()
+
+
+@pytest.mark.parametrize("flops, ceiling, floor, expected", [
+    (1e6, 1e11, 1e-5, "compute-bound"),   # 10 us of products at the ceiling vs a 10 us floor
+    (1e6, 1e11, 2e-5, "overhead-bound"),  # 10 us of products cannot beat a 20 us floor
+    (1e6, float("nan"), 1e-5, ""),        # no ceiling measured: no label
+], ids=["at-the-line", "under-the-floor", "unmeasured"])
+def test_regime_rule_by_hand(flops, ceiling, floor, expected):
+    assert report.regime(flops, ceiling, floor) == expected
+
+
 def test_report_and_env_files(quick_run):
     _, output = quick_run
     run_dir = output / "latest"
     text = (run_dir / "report.md").read_text()
     for heading in ("## Median time per call", "## Speedup over torch_autograd",
+                    "## Against the machine: ceilings, floors, GFLOP/s, regimes",
+                    "## jax_manual against jax_autodiff, paired",
                     "## First call (compile) time", "## Agreement with the float64 oracle",
                     "## Noise", "## Plots"):
         assert heading in text
@@ -89,6 +124,7 @@ def test_report_and_env_files(quick_run):
     assert env["frameworks"]["jax"]["jax_default_matmul_precision"] == "highest"
     assert env["frameworks"]["torch"]["torch_threads"] == env["threads"]
     assert (run_dir / "time_vs_flops.png").stat().st_size > 0
+    assert (run_dir / "roofline.png").stat().st_size > 0
     assert (run_dir / "agreement.csv").stat().st_size > 0
 
 
@@ -121,7 +157,7 @@ def write_fake_run(run_dir: Path, medians: dict, iqrs: dict, agrees=True) -> Non
                         "sizes": "4,1", "batch": 2, "n_params": 5, "flops": 48, "dtype": "float32",
                         "device": "cpu", "error": "", "compile_s": 0.5, "agrees": agrees,
                         "max_abs_err": 0.0, "norm_rel_err": 0.0, "err_ratio": 0.0, "agreement": []})
-        benchmarks.append({"param": name, "stats": {"median": median, "iqr": iqrs[impl], "min": median,
+        benchmarks.append({"extra_info": {"name": name}, "stats": {"median": median, "iqr": iqrs[impl], "min": median,
                                                     "mean": median, "stddev": 0.0, "rounds": 5,
                                                     "iterations": 1}})
     (run_dir / "records-x.jsonl").write_text("\n".join(json.dumps(r) for r in records))
@@ -131,7 +167,7 @@ def write_fake_run(run_dir: Path, medians: dict, iqrs: dict, agrees=True) -> Non
 def test_noise_flag_and_speedups_by_hand(tmp_path):
     # Medians 2 ms and 1 ms; IQRs 0.1 ms (5%: steady) and 0.2 ms (20%: noisy).
     write_fake_run(tmp_path / "run", {"slow": 2e-3, "fast": 1e-3}, {"slow": 1e-4, "fast": 2e-4})
-    results, _ = report.build_tables(tmp_path / "run")
+    results = report.build_tables(tmp_path / "run").results
     rows = results.set_index("impl")
     assert rows.loc["slow", "noisy"] == False  # noqa: E712
     assert rows.loc["fast", "noisy"] == True  # noqa: E712
@@ -147,7 +183,7 @@ def test_noise_flag_and_speedups_by_hand(tmp_path):
 ], ids=["all-agree", "one-disagrees", "worker-crashed"])
 def test_exit_code(tmp_path, agrees, worker_codes, expected):
     write_fake_run(tmp_path / "run", {"a": 1e-3}, {"a": 0.0}, agrees=agrees)
-    results, _ = report.build_tables(tmp_path / "run")
+    results = report.build_tables(tmp_path / "run").results
     assert run.exit_code(results, worker_codes) == expected
 
 
