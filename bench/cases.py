@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from impls import DTYPES, REGISTRY, TIMED, Problem
+from impls import DTYPES, REGISTRY, TIMED, Problem, make_inputs
 
 PRESETS = Path(__file__).with_name("presets.toml")
 DEVICE_CHOICES = ("cpu", "gpu", "auto")
@@ -30,7 +30,8 @@ class Plan:
     dtypes: tuple[str, ...] = ("float32",)
     devices: tuple[str, ...] = ("auto",)  # "auto": the CPU, and the GPU where one is present
     max_time: float = 1.0  # seconds of timing per benchmark, after calibration and warm-up
-    threads: int = 0  # CPU threads per framework process; 0: every core of the machine
+    threads: tuple[int, ...] = ()  # CPU threads per framework process, one run each; (): every core
+    steps: int = 1  # gradient evaluations per call (lax.scan in JAX, a loop in torch)
     matmul_precision: str = "highest"  # full float32 on GPUs; "tensorfloat32" allows TF32
     preset: str = "custom"
 
@@ -38,7 +39,7 @@ class Plan:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_PLAN_KEYS = {f.name for f in fields(Plan)} - {"threads", "matmul_precision", "preset"}
+_PLAN_KEYS = {f.name for f in fields(Plan)} - {"threads", "steps", "matmul_precision", "preset"}
 _CASE_KEYS = {f.name for f in fields(Problem)}
 
 
@@ -109,6 +110,13 @@ def load_preset(name: str, path: Path = PRESETS) -> Plan:
     if name not in document:
         raise ConfigError(f"unknown preset {name!r} in {path}; choose from {', '.join(document)}")
     return parse_plan(document[name], f"{path}: [{name}]", preset=name)
+
+
+def stepped_inputs(problem: Problem, steps: int):
+    """``(params, xs, ys)`` for ``steps`` batches: the problem's params, ``steps`` x its batch of
+    data, split into batches of (steps, B, d)."""
+    params, x, y = make_inputs(replace(problem, batch=problem.batch * steps))
+    return params, x.reshape(steps, problem.batch, -1), y.reshape(steps, problem.batch, -1)
 
 
 def case_id(problem: Problem) -> str:

@@ -81,6 +81,15 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def parse_threads(text: str) -> tuple[int, ...]:
+    counts = []
+    for part in text.split(","):
+        if not part.strip().isdigit() or int(part) <= 0:
+            raise UsageError(f"--threads {text!r}: {part.strip()!r} is not a positive integer")
+        counts.append(int(part))
+    return tuple(dict.fromkeys(counts))
+
+
 def positive_float(text: str) -> float:
     value = non_negative_float(text)
     if value == 0:
@@ -189,11 +198,12 @@ def cmd_run(args) -> int:
         impls=tuple(parse_impls(args.impl, list(REGISTRY))) if args.impl else None,
         dtypes=(args.dtype,) if args.dtype else None,
         devices=(args.device,) if args.device else None,
-        threads=args.threads, max_time=args.max_time,
+        threads=parse_threads(args.threads) if args.threads else None, max_time=args.max_time,
+        steps=args.steps,
         matmul_precision="tensorfloat32" if args.allow_tf32 else None)
-    if plan.threads and plan.threads > len(os.sched_getaffinity(0)):
-        raise UsageError(f"--threads {plan.threads}: this machine has "
-                         f"{len(os.sched_getaffinity(0))} usable cores")
+    cores = len(os.sched_getaffinity(0))
+    if plan.threads and max(plan.threads) > cores:
+        raise UsageError(f"--threads {args.threads}: this machine has {cores} usable cores")
 
     def progress(line):
         print(line, file=sys.stderr, flush=True)
@@ -319,8 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--impl", default="", help=f"comma-separated, from {', '.join(REGISTRY)}")
     bench.add_argument("--dtype", choices=DTYPES, default=None)
     bench.add_argument("--device", choices=("cpu", "gpu", "auto"), default=None)
-    bench.add_argument("--threads", type=positive_int, default=None,
-                       help="CPU threads per framework (default: every core)")
+    bench.add_argument("--threads", default=None,
+                       help="CPU threads per framework, or a sweep like 1,2 (default: every core)")
+    bench.add_argument("--steps", type=positive_int, default=None,
+                       help="gradient evaluations per call: lax.scan in JAX, a loop in torch, "
+                            "a CUDA graph on GPUs (default 1)")
     bench.add_argument("--max-time", type=positive_float, default=None,
                        help="seconds of timing per benchmark (default: the preset's)")
     bench.add_argument("--allow-tf32", action="store_true",

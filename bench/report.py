@@ -24,10 +24,11 @@ NOISE_THRESHOLD = 0.10
 PAIRED_SLOWER = 1.02
 CASE_KEYS = ["case", "sizes", "batch", "dtype", "device"]
 RESULT_COLUMNS = ["run_id", "impl", "framework", "device", "dtype", "case", "sizes", "batch",
-                  "n_params", "flops", "compile_s", "median_s", "iqr_s", "min_s", "mean_s",
+                  "threads", "steps", "n_params", "flops", "compile_s", "median_s", "iqr_s", "min_s", "mean_s",
                   "stddev_s", "rounds", "iterations", "gflops", "agrees", "max_abs_err",
                   "norm_rel_err", "err_ratio", "noisy", "error"]
-# Added after RESULT_COLUMNS: ceiling_gflops, floor_s, pct_of_ceiling, regime, speedup_vs_<impl>.
+# Added after RESULT_COLUMNS: best_threads, ceiling_gflops, floor_s, pct_of_ceiling, regime,
+# speedup_vs_<impl>.
 
 
 def _read_records(run_dir: Path) -> list[dict]:
@@ -65,9 +66,11 @@ def regime(flops: float, ceiling_flops_per_s: float, floor_s: float) -> str:
     return "compute-bound" if flops / ceiling_flops_per_s >= floor_s else "overhead-bound"
 
 
-def _statistics(measured: dict) -> dict:
-    return {"median_s": measured["median"], "iqr_s": measured["iqr"], "min_s": measured["min"],
-            "mean_s": measured["mean"], "stddev_s": measured["stddev"],
+def _statistics(measured: dict, steps: int = 1) -> dict:
+    """pytest-benchmark's statistics of one call, per gradient evaluation (a call runs ``steps``)."""
+    return {"median_s": measured["median"] / steps, "iqr_s": measured["iqr"] / steps,
+            "min_s": measured["min"] / steps, "mean_s": measured["mean"] / steps,
+            "stddev_s": measured["stddev"] / steps,
             "rounds": measured["rounds"], "iterations": measured["iterations"],
             "noisy": measured["iqr"] / measured["median"] > NOISE_THRESHOLD}
 
@@ -85,8 +88,8 @@ def build_tables(run_dir: Path) -> Tables:
             paired.append({k: v for k, v in record.items() if k not in ("a_s", "b_s", "kind", "name")})
             continue
         if kind in ("ceiling", "floor"):
-            row = {"framework": record["framework"], "device": record["device"], "probe": kind,
-                   "error": record["error"]}
+            row = {"framework": record["framework"], "device": record["device"],
+                   "threads": record.get("threads"), "probe": kind, "error": record["error"]}
             if measured:
                 row.update(_statistics(measured))
                 row["gflops"] = record["flops"] / measured["median"] / 1e9 if kind == "ceiling" else None
@@ -94,9 +97,10 @@ def build_tables(run_dir: Path) -> Tables:
             continue
         row = {key: record.get(key) for key in RESULT_COLUMNS}
         row["run_id"] = run_id
+        row["steps"] = steps = record.get("steps", 1)
         if measured:
-            row.update(_statistics(measured))
-            row["gflops"] = record["flops"] / measured["median"] / 1e9
+            row.update(_statistics(measured, steps))
+            row["gflops"] = record["flops"] / row["median_s"] / 1e9
         elif not record.get("error"):
             row["error"] = "no timing recorded"
         rows.append(row)
@@ -105,34 +109,39 @@ def build_tables(run_dir: Path) -> Tables:
                               **{k: record[k] for k in CASE_KEYS}, **tensor})
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     results["error"] = results["error"].fillna("")
-    machine = pd.DataFrame(machine, columns=["framework", "device", "probe", "median_s", "iqr_s",
+    machine = pd.DataFrame(machine, columns=["framework", "device", "threads", "probe", "median_s", "iqr_s",
                                              "min_s", "mean_s", "stddev_s", "rounds",
                                              "iterations", "noisy", "gflops", "error"])
+    # With a thread sweep, each implementation is compared at its own best thread count.
+    fastest = results.groupby(["impl"] + CASE_KEYS, dropna=False)["median_s"].transform("min")
+    results["best_threads"] = results["median_s"].notna() & (results["median_s"] == fastest)
     _add_roofline_columns(results, machine)
+    best = results[results["best_threads"]].set_index(["impl"] + CASE_KEYS)["median_s"]
     for impl in results["impl"].unique():
-        theirs = results[results["impl"] == impl].set_index(CASE_KEYS)["median_s"]
+        theirs = best.xs(impl, level="impl") if impl in best.index.get_level_values("impl") else None
         mine = results.set_index(CASE_KEYS)["median_s"]
-        results[f"speedup_vs_{impl}"] = (theirs.reindex(mine.index) / mine).to_numpy()
+        speedup = (theirs.reindex(mine.index) / mine).to_numpy() if theirs is not None else float("nan")
+        results[f"speedup_vs_{impl}"] = speedup
+        results.loc[~results["best_threads"], f"speedup_vs_{impl}"] = float("nan")
     return Tables(results, pd.DataFrame(agreement), machine,
                   pd.DataFrame(paired, columns=PAIRED_COLUMNS))
 
 
-PAIRED_COLUMNS = ["a", "b", "case", "sizes", "batch", "dtype", "device", "median_ratio", "q1", "q3",
-                  "pairs", "iterations", "error"]
+PAIRED_COLUMNS = ["a", "b", "case", "sizes", "batch", "dtype", "device", "threads", "median_ratio",
+                  "q1", "q3", "pairs", "iterations", "error"]
 
 
 def _add_roofline_columns(results: pd.DataFrame, machine: pd.DataFrame) -> None:
     """ceiling_gflops, pct_of_ceiling, floor_s and regime for every result row, in place."""
-    probe = machine.set_index(["framework", "device", "probe"])
+    probe = machine.set_index(["framework", "device", "threads", "probe"])
 
-    def lookup(framework, device, kind, column):
-        key = (framework, device, kind)
+    def lookup(framework, device, threads, kind, column):
+        key = (framework, device, threads, kind)
         return probe.loc[key, column] if key in probe.index else float("nan")
 
-    results["ceiling_gflops"] = [lookup(f, d, "ceiling", "gflops")
-                                 for f, d in zip(results["framework"], results["device"])]
-    results["floor_s"] = [lookup(f, d, "floor", "median_s")
-                          for f, d in zip(results["framework"], results["device"])]
+    keys = list(zip(results["framework"], results["device"], results["threads"]))
+    results["ceiling_gflops"] = [lookup(f, d, t, "ceiling", "gflops") for f, d, t in keys]
+    results["floor_s"] = [lookup(f, d, t, "floor", "median_s") for f, d, t in keys]
     results["pct_of_ceiling"] = 100 * results["gflops"] / results["ceiling_gflops"]
     results["regime"] = [regime(flops, ceiling * 1e9, floor) for flops, ceiling, floor in
                          zip(results["flops"], results["ceiling_gflops"], results["floor_s"])]
@@ -276,19 +285,19 @@ def _environment(env: dict) -> str:
 
 def _machine_section(tables: Tables) -> list[str]:
     machine, results = tables.machine, tables.results
-    timed = results.dropna(subset=["median_s"])
+    timed = results[results["best_threads"]]
     if machine.dropna(subset=["median_s"]).empty:
         return []
     probes = machine.dropna(subset=["median_s"])
-    ceilings = probes[probes["probe"] == "ceiling"].set_index(["framework", "device"])
-    floors = probes[probes["probe"] == "floor"].set_index(["framework", "device"])
+    ceilings = probes[probes["probe"] == "ceiling"].set_index(["framework", "device", "threads"])
+    floors = probes[probes["probe"] == "floor"].set_index(["framework", "device", "threads"])
     table = pd.DataFrame({
         "ceiling (float32 matmul)": ceilings["gflops"].map(lambda v: f"{v:.1f} GFLOP/s"),
         "floor (cheapest synced call)": floors["median_s"].map(_fmt_time)}).reset_index()
     per_case = timed.assign(
         gflops=timed["gflops"].map(lambda v: f"{v:.3g}"),
         pct_of_ceiling=timed["pct_of_ceiling"].map(lambda v: f"{v:.0f}%"),
-    )[["case", "dtype", "device", "impl", "gflops", "pct_of_ceiling", "regime"]]
+    )[["case", "dtype", "device", "impl", "threads", "gflops", "pct_of_ceiling", "regime"]]
     return ["## Against the machine: ceilings, floors, GFLOP/s, regimes", "",
             "Measured in the same run and worker as the gradients. The ceiling is a float32 "
             "(n, n) @ (n, n) product (n = 1024 on a CPU, 8192 on a GPU); the floor is the cheapest "
@@ -297,6 +306,26 @@ def _machine_section(tables: Tables) -> list[str]:
             "forward and backward). A case is *compute-bound* when its products, run at the "
             "ceiling, would take longer than the floor, and *overhead-bound* otherwise.", "",
             table.to_markdown(index=False), "", per_case.to_markdown(index=False), ""]
+
+
+def _thread_section(results: pd.DataFrame) -> list[str]:
+    """With a thread sweep: each implementation's median per thread count, its best in bold."""
+    timed = results.dropna(subset=["median_s"])
+    counts = sorted(timed["threads"].unique())
+    if len(counts) < 2:
+        return []
+    rows = []
+    for (case, dtype, device, impl), group in timed.groupby(["case", "dtype", "device", "impl"],
+                                                             sort=False):
+        by = group.set_index("threads")
+        cells = {f"threads={n}": (f"**{_fmt_time(by.loc[n, 'median_s'])}**" if by.loc[n, "best_threads"]
+                                  else _fmt_time(by.loc[n, "median_s"])) if n in by.index else "-"
+                 for n in counts}
+        rows.append({"case": case, "dtype": dtype, "device": device, "impl": impl, **cells})
+    return ["## Thread sweep", "",
+            "Median per gradient evaluation at each thread count; **bold** is the implementation's "
+            "best, and every other table of this report compares each implementation at its best.",
+            "", pd.DataFrame(rows).to_markdown(index=False), ""]
 
 
 def _paired_section(paired: pd.DataFrame) -> list[str]:
@@ -329,9 +358,11 @@ def write_report(run_dir: Path) -> Tables:
     tables.paired.to_csv(run_dir / "paired.csv", index=False)
     env_path = run_dir / "env.json"
     env = json.loads(env_path.read_text()) if env_path.exists() else {}
-    pictures = _plots(results, run_dir) + _roofline(tables, run_dir)
+    # Each implementation at its best thread count (all of them, without a thread sweep).
+    best = results[results["best_threads"] | results["median_s"].isna()]
+    pictures = _plots(best, run_dir) + _roofline(tables, run_dir)
 
-    timed = results.dropna(subset=["median_s"])
+    timed = results[results["best_threads"]]
     failed = results[(results["error"] != "") & ~results["error"].str.startswith("skipped")]
     skipped = results[results["error"].str.startswith("skipped")]
     disagree = results[results["agrees"] == False]  # noqa: E712 (NaN for failed rows)
@@ -350,22 +381,27 @@ def write_report(run_dir: Path) -> Tables:
     parts += ["", "## Median time per call", "",
               "Steady state, after the first call and warm-up; **bold** is the fastest of its row; "
               f"~ marks a noisy measurement (IQR over {NOISE_THRESHOLD:.0%} of the median).", "",
-              _median_table(results), ""]
+              _median_table(best), ""]
+    steps = sorted(set(timed["steps"]))
+    if steps and steps != [1]:
+        parts += [f"Steps per call: {', '.join(map(str, steps))}. Every figure is per gradient "
+                  "evaluation: a call's time divided by its steps.", ""]
+    parts += _thread_section(results)
     for baseline in dict.fromkeys(timed["impl"]):
         parts += [f"## Speedup over {baseline}", "",
                   f"{baseline}'s median divided by each implementation's: above 1 is faster.", "",
-                  _speedup_table(results, baseline), ""]
+                  _speedup_table(best, baseline), ""]
     parts += _machine_section(tables) + _paired_section(tables.paired)
     parts += ["## First call (compile) time", "",
               "JAX: tracing and XLA compilation; torch: its first eager call. Not in the medians.", "",
-              results.pivot_table(index=["case", "dtype", "device"], columns="impl",
-                                  values="compile_s", sort=False).map(_fmt_time)
+              best.pivot_table(index=["case", "dtype", "device"], columns="impl",
+                               values="compile_s", sort=False).map(_fmt_time)
               .reset_index().to_markdown(index=False), ""]
     parts += ["## Agreement with the float64 oracle", "",
               "Largest `err_ratio` over the tensors of each case (the gate passes at <= 1; "
               "see README, 'Reading the agreement table').", "",
-              results.pivot_table(index=["case", "dtype", "device"], columns="impl",
-                                  values="err_ratio", sort=False).map(lambda v: f"{v:.2g}")
+              best.pivot_table(index=["case", "dtype", "device"], columns="impl",
+                               values="err_ratio", sort=False).map(lambda v: f"{v:.2g}")
               .reset_index().to_markdown(index=False), ""]
     parts += ["## Noise", ""]
     if noisy.empty:
@@ -389,5 +425,5 @@ def write_report(run_dir: Path) -> Tables:
 
 
 def summary_table(results: pd.DataFrame) -> str:
-    """The short table printed at the end of a run."""
-    return _median_table(results)
+    """The short table printed at the end of a run: each implementation at its best threads."""
+    return _median_table(results[results["best_threads"].astype(bool)])

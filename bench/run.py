@@ -78,19 +78,22 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print,
     try:
         env = {"run_id": run_id, "command": command, "started": started.isoformat(timespec="seconds"),
                "preset": plan.preset, "cpu": _cpu_model(), "cores": os.cpu_count(),
-               "threads": timing.thread_count(plan), "matmul_precision": plan.matmul_precision,
+               "threads": timing.thread_counts(plan), "steps": plan.steps,
+               "matmul_precision": plan.matmul_precision,
                "max_time_s": plan.max_time, "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
                "git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain")),
                "platform": platform.platform(), "frameworks": {}}
         worker_codes = {}
         clock = time.perf_counter()
-        for framework, impls in timing.frameworks_of(plan).items():
-            progress(f"{framework}: {', '.join(impls)} on {len(plan.cases)} cases "
-                     f"({', '.join(plan.dtypes)}; {', '.join(timing.resolve_devices(plan))})")
-            worker_codes[framework] = timing.run_worker(framework, impls, plan, staging)
-            facts = staging / f"env-{framework}.json"
-            if facts.exists():
-                env["frameworks"].update(json.loads(facts.read_text()))
+        for threads in timing.thread_counts(plan):
+            for framework, impls in timing.frameworks_of(plan).items():
+                progress(f"{framework} ({threads} threads): {', '.join(impls)} on {len(plan.cases)} "
+                         f"cases ({', '.join(plan.dtypes)}; {', '.join(timing.resolve_devices(plan))})")
+                tag = f"{framework}-t{threads}"
+                worker_codes[tag] = timing.run_worker(framework, impls, plan, staging, threads)
+                facts = staging / f"env-{tag}.json"
+                if facts.exists():
+                    env["frameworks"][tag] = json.loads(facts.read_text())[framework]
         if diagnostics:
             progress("diagnostics: where the courier's message dies, per init (python -m bench diagnose)")
             env["diagnostics_exit_code"] = timing.run_diagnostics(staging / "diagnostics", plan)

@@ -49,8 +49,9 @@ def resolve_devices(plan: Plan) -> list[str]:
     return devices
 
 
-def thread_count(plan: Plan) -> int:
-    return plan.threads or len(os.sched_getaffinity(0))
+def thread_counts(plan: Plan) -> list[int]:
+    """The thread counts a run times: the plan's, or every usable core."""
+    return list(plan.threads) or [len(os.sched_getaffinity(0))]
 
 
 def probe_gpu(framework: str) -> bool:
@@ -67,24 +68,27 @@ def _worker_env(extra: dict, threads: int) -> dict:
     return env
 
 
-def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path) -> int:
-    """Time one framework's share of ``plan``; leaves plan-, records-, env- and benchmark- files."""
-    threads = thread_count(plan)
+def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path, threads: int) -> int:
+    """Time one framework's share of ``plan`` on ``threads`` cores.
+
+    Leaves plan-, records-, env-, benchmark- and pytest- files named ``<framework>-t<threads>``.
+    """
     cpus = sorted(os.sched_getaffinity(0))[:threads]
+    tag = f"{framework}-t{threads}"
     worker_plan = {"frameworks": [framework], "impls": impls, "dtypes": list(plan.dtypes),
                    "devices": resolve_devices(plan), "threads": threads,
                    "matmul_precision": plan.matmul_precision, "cpus": cpus,
-                   "paired_seconds": plan.max_time,
+                   "paired_seconds": plan.max_time, "steps": plan.steps,
                    "cases": [asdict(case) for case in plan.cases],
-                   "records": str(run_dir / f"records-{framework}.jsonl"),
-                   "env_out": str(run_dir / f"env-{framework}.json")}
-    plan_file = run_dir / f"plan-{framework}.json"
+                   "records": str(run_dir / f"records-{tag}.jsonl"),
+                   "env_out": str(run_dir / f"env-{tag}.json")}
+    plan_file = run_dir / f"plan-{tag}.json"
     plan_file.write_text(json.dumps(worker_plan, indent=1))
     command = [sys.executable, "-m", "pytest", str(TIMED_CALLS), "-q", "-p", "no:cacheprovider",
                "--rootdir", str(ROOT), "-o", "addopts=", "-o", "testpaths=",
-               f"--benchmark-json={run_dir / f'benchmark-{framework}.json'}",
+               f"--benchmark-json={run_dir / f'benchmark-{tag}.json'}",
                f"--benchmark-max-time={plan.max_time}", *_PYTEST_BENCHMARK_ARGS]
-    with open(run_dir / f"pytest-{framework}.log", "w") as log:
+    with open(run_dir / f"pytest-{tag}.log", "w") as log:
         completed = subprocess.run(command, cwd=ROOT, stdout=log, stderr=None,
                                    env=_worker_env({"COURIER_PLAN": str(plan_file)}, threads))
     return completed.returncode
@@ -95,4 +99,4 @@ def run_diagnostics(out: Path, plan: Plan) -> int:
     command = [sys.executable, "-m", "bench", "diagnose", "--output", str(out), "--quiet"]
     with open(out.parent / "diagnose.log", "w") as log:
         return subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                              env=_worker_env({}, thread_count(plan))).returncode
+                              env=_worker_env({}, max(thread_counts(plan)))).returncode

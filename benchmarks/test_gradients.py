@@ -20,7 +20,7 @@ import pytest
 from conftest import PLAN
 
 from bench.agreement import compare, make_reference
-from bench.cases import case_id, matmul_flops
+from bench.cases import case_id, matmul_flops, stepped_inputs
 from bench.paired import plan_pairs, time_pairs
 from impls import REGISTRY, DeviceUnavailable, Problem, make_inputs, runtime
 from impls.network import format_sizes
@@ -40,7 +40,7 @@ PAIRS = [(case, dtype, device) for case in CASES for dtype in PLAN["dtypes"]
 
 def _id(entry) -> str:
     case, dtype, device, impl = entry
-    return f"{impl}-{case_id(case)}-{dtype}-{device}"
+    return f"{impl}-{case_id(case)}-{dtype}-{device}-t{PLAN['threads']}"
 
 
 def _record(record: dict) -> None:
@@ -53,10 +53,12 @@ def _record(record: dict) -> None:
 def test_gradient(benchmark, entry):
     case, dtype, device, impl = entry
     benchmark.group = f"{case_id(case)} {dtype} {device}"
+    steps = PLAN.get("steps", 1)
     record = {"name": _id(entry), "impl": impl, "framework": REGISTRY[impl].framework,
               "case": case_id(case), "sizes": format_sizes(case.sizes), "batch": case.batch,
               "init": case.init, "scale": case.scale, "n_params": case.n_params,
-              "flops": matmul_flops(case), "dtype": dtype, "device": device, "error": ""}
+              "flops": matmul_flops(case), "dtype": dtype, "device": device,
+              "threads": PLAN["threads"], "steps": steps, "error": ""}
     try:
         params, x, y = make_inputs(case)
         prepared = REGISTRY[impl].prepare(params, x, y, dtype=dtype, device=device)
@@ -70,6 +72,12 @@ def test_gradient(benchmark, entry):
                       norm_rel_err=float(table["norm_rel_err"].max()),
                       err_ratio=float(table["err_ratio"].max()),
                       agreement=table.to_dict(orient="records"))
+        if steps > 1:  # the same implementation, K evaluations per call; its first call untimed
+            prepared = REGISTRY[impl].prepare(*stepped_inputs(case, steps), dtype=dtype,
+                                              device=device, steps=steps)
+            start = time.perf_counter()
+            prepared.wait(prepared.run())
+            record["compile_s"] = time.perf_counter() - start
         benchmark.extra_info.update({k: v for k, v in record.items() if k != "agreement"})
         benchmark(lambda: prepared.wait(prepared.run()))
     except DeviceUnavailable as error:
@@ -86,8 +94,9 @@ def test_gradient(benchmark, entry):
 
 
 def _probe(benchmark, kind, framework, device, make, flops):
-    record = {"name": f"{kind}-{framework}-{device}", "kind": kind, "framework": framework,
-              "device": device, "flops": flops, "error": ""}
+    record = {"name": f"{kind}-{framework}-{device}-t{PLAN['threads']}", "kind": kind,
+              "framework": framework, "device": device, "threads": PLAN["threads"], "flops": flops,
+              "error": ""}
     benchmark.group = f"machine {device}"
     try:
         prepared = make()
@@ -119,7 +128,8 @@ def test_floor(benchmark, framework, device):
 def test_paired_manual_vs_autodiff(entry):
     """jax_manual against jax_autodiff in interleaved pairs (bench/paired.py): their time ratio."""
     case, dtype, device = entry
-    record = {"name": f"paired-{case_id(case)}-{dtype}-{device}", "kind": "paired",
+    record = {"name": f"paired-{case_id(case)}-{dtype}-{device}-t{PLAN['threads']}", "kind": "paired",
+              "threads": PLAN["threads"],
               "a": PAIRED[0], "b": PAIRED[1], "case": case_id(case), "sizes": format_sizes(case.sizes),
               "batch": case.batch, "dtype": dtype, "device": device, "error": ""}
     try:

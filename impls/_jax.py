@@ -7,8 +7,10 @@ scopes (conversion and each call), so that nothing else in the process sees it s
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from impls.contract import DeviceUnavailable, Prepared
@@ -29,18 +31,38 @@ def jax_device(device: str):
         raise DeviceUnavailable(f"JAX sees no {device} device ({error})") from None
 
 
-def prepare(loss_and_grads, params, x, y, dtype: str, device: str) -> Prepared:
-    """Bind a jitted ``loss_and_grads(params, x, y)`` to inputs converted once to dtype/device."""
+def prepare(loss_and_grads, params, x, y, dtype: str, device: str, steps: int = 1) -> Prepared:
+    """Bind a jitted ``loss_and_grads(params, x, y)`` to inputs converted once to dtype/device.
+
+    With ``steps`` > 1, ``x`` and ``y`` hold that many batches and one call scans over them.
+    """
     target = jax_device(device)
+    fn = loss_and_grads if steps == 1 else _scan_steps(loss_and_grads)
     with precision_scope(dtype):
         args = jax.device_put(([(W.astype(dtype), b.astype(dtype)) for W, b in params],
                                x.astype(dtype), y.astype(dtype)), target)
 
     def run():
         with precision_scope(dtype):
-            return loss_and_grads(*args)
+            return fn(*args)
 
     return Prepared(run=run, wait=jax.block_until_ready, to_numpy=to_numpy)
+
+
+@functools.cache
+def _scan_steps(loss_and_grads):
+    """One jitted call that sums ``loss_and_grads`` over a leading axis of batches."""
+
+    @jax.jit
+    def steps(params, xs, ys):
+        def one_step(total, batch):
+            return jax.tree.map(jnp.add, total, loss_and_grads(params, *batch)), None
+
+        zeros = jax.tree.map(jnp.zeros_like, (xs[0, 0, 0], params))
+        total, _ = jax.lax.scan(one_step, zeros, (xs, ys))
+        return total
+
+    return steps
 
 
 def to_host(tree):

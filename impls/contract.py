@@ -10,6 +10,12 @@ measure the call alone and never the conversion::
     loss, grads = prepared.to_numpy(out)
 
 ``impl.compute(params, x, y, dtype, device)`` does all four for scripts and tests.
+
+Steps per call: ``prepare(..., steps=K)`` with ``x`` (K, B, d0) and ``y`` (K, B, dL) makes one
+call run K gradient evaluations, one per batch, and return their sums: ``(sum of the K losses,
+sum of the K gradients)``. JAX runs them in one dispatch (``lax.scan``); torch in a Python loop
+(on a GPU, replayed from a captured CUDA graph). It shows how much of a small case's time is the
+cost of dispatching a call.
 """
 
 from __future__ import annotations
@@ -67,17 +73,23 @@ class Implementation:
     default: bool = True  # False: opt-in, named explicitly (--impl, a preset's impls)
     entry: str = "prepare"
 
-    def prepare(self, params, x, y, dtype: str = "float32", device: str = "cpu") -> Prepared:
+    def prepare(self, params, x, y, dtype: str = "float32", device: str = "cpu",
+                steps: int = 1) -> Prepared:
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
         if device not in DEVICES:
             raise ValueError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+        if steps != 1 and (np.ndim(x) != 3 or np.shape(x)[0] != steps):
+            raise ValueError(f"steps={steps} needs x of shape (steps, B, d0); got {np.shape(x)}")
         prepare = getattr(importlib.import_module(self.module), self.entry)
-        return prepare(params, x, y, dtype=dtype, device=device)
+        if steps == 1:
+            return prepare(params, x, y, dtype=dtype, device=device)
+        return prepare(params, x, y, dtype=dtype, device=device, steps=steps)
 
-    def compute(self, params, x, y, dtype: str = "float32", device: str = "cpu") -> tuple[float, Grads]:
+    def compute(self, params, x, y, dtype: str = "float32", device: str = "cpu",
+                steps: int = 1) -> tuple[float, Grads]:
         """Prepare, call once, wait, and return ``(loss, grads)`` as a float and NumPy arrays."""
-        prepared = self.prepare(params, x, y, dtype=dtype, device=device)
+        prepared = self.prepare(params, x, y, dtype=dtype, device=device, steps=steps)
         out = prepared.run()
         prepared.wait(out)
         return prepared.to_numpy(out)

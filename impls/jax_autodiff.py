@@ -15,5 +15,5 @@ def _loss(params, x, y):
 loss_and_grads = jax.jit(jax.value_and_grad(_loss))
 
 
-def prepare(params, x, y, dtype, device):
-    return _jax.prepare(loss_and_grads, params, x, y, dtype, device)
+def prepare(params, x, y, dtype, device, steps=1):
+    return _jax.prepare(loss_and_grads, params, x, y, dtype, device, steps)

@@ -68,8 +68,8 @@ route = jax.jit(forward_backward)
 """The same pass, returning the route too: for diagnostics (bench/diagnose.py), never timed."""
 
 
-def prepare(params, x, y, dtype, device):
-    return _jax.prepare(loss_and_grads, params, x, y, dtype, device)
+def prepare(params, x, y, dtype, device, steps=1):
+    return _jax.prepare(loss_and_grads, params, x, y, dtype, device, steps)
 
 
 def compute_route(params, x, y, dtype="float32", device="cpu"):

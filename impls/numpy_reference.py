@@ -57,9 +57,19 @@ def error_scale(params, x, y):
             [(np.abs(t).T @ np.abs(d_z), np.abs(d_z).sum(axis=0)) for t, d_z in steps])
 
 
-def prepare(params, x, y, dtype, device):
+def summed_over_steps(params, xs, ys):
+    """``(loss, grads)`` summed over a leading axis of batches: what ``steps=K`` computes."""
+    results = [loss_and_grads(params, x, y) for x, y in zip(xs, ys)]
+    loss = sum(loss for loss, _ in results)
+    grads = [(sum(g[l][0] for _, g in results), sum(g[l][1] for _, g in results))
+             for l in range(len(params))]
+    return loss, grads
+
+
+def prepare(params, x, y, dtype, device, steps=1):
     if device != "cpu":
         raise DeviceUnavailable("numpy_reference runs on the CPU only")
     args = ([(W.astype(dtype), b.astype(dtype)) for W, b in params], x.astype(dtype), y.astype(dtype))
-    return Prepared(run=lambda: loss_and_grads(*args), wait=lambda out: None,
+    function = loss_and_grads if steps == 1 else summed_over_steps
+    return Prepared(run=lambda: function(*args), wait=lambda out: None,
                     to_numpy=lambda out: (float(out[0]), [(dW, db) for dW, db in out[1]]))

@@ -24,5 +24,5 @@ def loss_and_grads(params, x, y):
     return loss.detach(), list(zip(flat[0::2], flat[1::2]))
 
 
-def prepare(params, x, y, dtype, device):
-    return _torch.prepare(loss_and_grads, params, x, y, dtype, device, requires_grad=True)
+def prepare(params, x, y, dtype, device, steps=1):
+    return _torch.prepare(loss_and_grads, params, x, y, dtype, device, steps, requires_grad=True)

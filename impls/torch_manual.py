@@ -33,5 +33,5 @@ def loss_and_grads(params, x, y):
     return loss, grads[::-1]
 
 
-def prepare(params, x, y, dtype, device):
-    return _torch.prepare(loss_and_grads, params, x, y, dtype, device, requires_grad=False)
+def prepare(params, x, y, dtype, device, steps=1):
+    return _torch.prepare(loss_and_grads, params, x, y, dtype, device, steps, requires_grad=False)

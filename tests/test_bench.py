@@ -50,7 +50,8 @@ def test_quick_run_exits_0_and_links_latest(quick_run):
 def test_results_csv_schema(quick_run):
     _, output = quick_run
     results = pd.read_csv(output / "latest" / "results.csv", keep_default_na=False, na_values=[""])
-    expected = (report.RESULT_COLUMNS + ["ceiling_gflops", "floor_s", "pct_of_ceiling", "regime"]
+    expected = (report.RESULT_COLUMNS + ["best_threads", "ceiling_gflops", "floor_s",
+                                         "pct_of_ceiling", "regime"]
                 + [f"speedup_vs_{impl}" for impl in TIMED])
     assert list(results.columns) == expected
     cpu = results[results["device"] == "cpu"]
@@ -65,7 +66,7 @@ def test_statistics_come_from_pytest_benchmark_raw_rounds(quick_run):
     _, output = quick_run
     run_dir = output / "latest"
     results = pd.read_csv(run_dir / "results.csv").set_index(["impl", "case", "device"])
-    document = json.loads((run_dir / "benchmark-jax.json").read_text())
+    document = json.loads(next(run_dir.glob("benchmark-jax-t*.json")).read_text())
     assert document["machine_info"] and document["commit_info"]
     gradients = [bench for bench in document["benchmarks"] if "impl" in bench["extra_info"]]
     assert len(gradients) == 4  # jax_manual and jax_autodiff on two cases
@@ -81,8 +82,9 @@ def test_ceilings_floors_and_regimes(quick_run):
     _, output = quick_run
     run_dir = output / "latest"
     machine = pd.read_csv(run_dir / "machine.csv").query("device == 'cpu'").set_index(["framework", "probe"])
-    document = json.loads((run_dir / "benchmark-torch.json").read_text())
-    ceiling = next(b for b in document["benchmarks"] if b["extra_info"]["name"] == "ceiling-torch-cpu")
+    document = json.loads(next(run_dir.glob("benchmark-torch-t*.json")).read_text())
+    ceiling = next(b for b in document["benchmarks"]
+                   if b["extra_info"]["name"].startswith("ceiling-torch-cpu"))
     assert machine.loc[("torch", "ceiling"), "gflops"] == pytest.approx(
         2 * 1024 ** 3 / statistics.median(ceiling["stats"]["data"]) / 1e9)
     assert (machine["median_s"] > 0).all()
@@ -121,8 +123,9 @@ def test_report_and_env_files(quick_run):
     for key in ("run_id", "command", "cpu", "threads", "matmul_precision", "git_commit",
                 "git_dirty", "XLA_FLAGS", "started", "finished"):
         assert key in env
-    assert env["frameworks"]["jax"]["jax_default_matmul_precision"] == "highest"
-    assert env["frameworks"]["torch"]["torch_threads"] == env["threads"]
+    threads = env["threads"][0]
+    assert env["frameworks"][f"jax-t{threads}"]["jax_default_matmul_precision"] == "highest"
+    assert env["frameworks"][f"torch-t{threads}"]["torch_threads"] == threads
     assert (run_dir / "time_vs_flops.png").stat().st_size > 0
     assert (run_dir / "roofline.png").stat().st_size > 0
     assert (run_dir / "agreement.csv").stat().st_size > 0
@@ -231,11 +234,14 @@ def test_malformed_toml_names_the_line(tmp_path):
     (["run", "--config", "/nonexistent/x.toml", "--preset", "p"], "cannot read config"),
     (["run", "--preset", "quick", "--impl", "numpy_fast"], "'numpy_fast' is not an implementation"),
     (["run", "--preset", "quick", "--threads", "0"], "'0' is not a positive integer"),
+    (["run", "--preset", "quick", "--threads", "1,x"], "'x' is not a positive integer"),
+    (["run", "--preset", "quick", "--steps", "0"], "'0' is not a positive integer"),
     (["run", "--preset", "quick", "--threads", "4096"], "--threads 4096"),
     (["run", "--preset", "quick", "--max-time", "0"], "'0' is not a number > 0"),
     (["run", "--preset", "quick", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["report", "/nonexistent-run"], "is not a run directory"),
-], ids=["unknown-preset", "missing-config", "unknown-impl", "zero-threads", "too-many-threads",
+], ids=["unknown-preset", "missing-config", "unknown-impl", "zero-threads", "threads-word",
+        "zero-steps", "too-many-threads",
         "zero-max-time", "unknown-device", "report-not-a-run"])
 def test_bad_run_options(tmp_path, capsys, argv, fragment):
     code = main(argv + (["--output", str(tmp_path / "out")] if argv[0] == "run" else []))
