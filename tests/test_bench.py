@@ -18,6 +18,7 @@ def test_presets_load(name):
     plan = load_preset(name)
     assert plan.cases and set(TIMED) <= set(plan.impls) and plan.preset == name
     assert ("torch_compile" in plan.impls) == (name == "full")  # too slow to compile for the others
+    assert ("torch_manual" in plan.impls) == (name == "full")
 
 
 def test_flop_model_by_hand():
