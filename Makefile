@@ -43,3 +43,16 @@ diagnose: install
 
 trace: install
 	$(PY) -m bench trace $(ARGS)
+
+.PHONY: compare install-gpu
+# make compare                       the two newest runs in results/
+# make compare A=results/X B=results/Y ARGS="--fail-above 10"
+compare: install
+	$(PY) -m bench compare $(A) $(B) $(ARGS)
+
+# CUDA builds of JAX and torch that share CUDA 13 (torch 2.13's PyPI wheels are built for
+# CUDA 13.0; jax[cuda13] brings the matching plugin). Needs an NVIDIA driver for CUDA 13.
+install-gpu: install
+	$(PY) -m pip install --quiet -c constraints.txt "jax[cuda13]==0.10.2"
+	$(PY) -m pip install --quiet --force-reinstall --no-cache-dir -c constraints.txt "torch==2.13.0"
+	$(PY) -c "from impls import runtime; print('GPU seen by jax:', runtime.gpu_available('jax'), '| by torch:', runtime.gpu_available('torch'))"

@@ -7,6 +7,7 @@
     python -m bench diagnose [--inits normal,xavier,kaiming,oversized --threshold 0.97]
     python -m bench trace [--sizes 1,1,1 --z 1,20]
     python -m bench hlo [--sizes 128,256,256,1 --batch 2048]
+    python -m bench compare RUN_A RUN_B [--fail-above PCT]
 
 Bad input gets one line naming the bad value and what is allowed, and exit code 2.
 """
@@ -307,6 +308,47 @@ def cmd_hlo(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from pathlib import Path
+
+    from bench import compare
+
+    if (args.run_a is None) != (args.run_b is None):
+        raise UsageError("give two run directories, or none to compare the two newest in results/")
+    if args.run_a is None:
+        runs = sorted(p for p in Path("results").glob("2*") if (p / "env.json").exists())
+        if len(runs) < 2:
+            raise UsageError(f"results/ holds {len(runs)} complete run(s); comparing needs two "
+                             "(run make bench twice, or name two run directories)")
+        args.run_a, args.run_b = runs[-2], runs[-1]
+    run_a, run_b = Path(args.run_a).resolve(), Path(args.run_b).resolve()
+    try:
+        table = compare.compare_runs(run_a, run_b)
+        warnings = compare.environment_differences(run_a, run_b)
+    except compare.CompareError as error:
+        raise UsageError(str(error)) from None
+    out = Path(args.output) if args.output else run_a.parent / f"compare-{run_a.name}-vs-{run_b.name}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        text = compare.markdown(table, run_a, run_b, warnings)
+        table.to_csv(out / "compare.csv", index=False)
+        (out / "compare.md").write_text(text)
+    except OSError as error:
+        raise UsageError(f"cannot write to {str(out)!r}: {error.strerror}") from None
+    print(text)
+    print(f"Written: {out / 'compare.md'}, {out / 'compare.csv'}", file=sys.stderr)
+    for line in warnings:
+        print(f"warning: runs differ in {line}", file=sys.stderr)
+    if args.fail_above is not None:
+        failing = compare.regressions(table, args.fail_above)
+        if len(failing):
+            print(f"REGRESSION: {len(failing)} case(s) slower by more than {args.fail_above:g}%: "
+                  + ", ".join(f"{r.impl} {r.case} ({r.change_pct:+.1f}%)" for r in failing.itertuples()),
+                  file=sys.stderr)
+            return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Check and time gradients of one tanh MLP.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -369,6 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_problem_options(hlo)
     hlo.add_argument("--dtype", choices=DTYPES, default="float32")
     hlo.set_defaults(run=cmd_hlo)
+
+    versus = commands.add_parser("compare", help="what got faster or slower between two runs")
+    versus.add_argument("run_a", nargs="?", help="the earlier run, the baseline (default: the "
+                        "second newest in results/)")
+    versus.add_argument("run_b", nargs="?", help="the later run (default: the newest)")
+    versus.add_argument("--fail-above", type=non_negative_float, default=None, metavar="PCT",
+                        help="exit 1 when a case is significantly slower by more than PCT percent")
+    versus.add_argument("--output", default=None,
+                        help="folder for compare.md and compare.csv (default: beside RUN_A)")
+    versus.set_defaults(run=cmd_compare)
 
     rebuild = commands.add_parser("report", help="rebuild report.md and plots of a run")
     rebuild.add_argument("run_dir")

@@ -147,7 +147,7 @@ def _add_roofline_columns(results: pd.DataFrame, machine: pd.DataFrame) -> None:
                          zip(results["flops"], results["ceiling_gflops"], results["floor_s"])]
 
 
-def _fmt_time(seconds) -> str:
+def format_time(seconds) -> str:
     if pd.isna(seconds):
         return "-"
     for unit, factor in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
@@ -171,7 +171,7 @@ def _median_table(results: pd.DataFrame) -> str:
             if impl not in by_impl.index:
                 cells.append("-")
                 continue
-            text = _fmt_time(by_impl.loc[impl, "median_s"])
+            text = format_time(by_impl.loc[impl, "median_s"])
             text += " ~" if by_impl.loc[impl, "noisy"] else ""
             cells.append(f"**{text}**" if impl == fastest else text)
         lines.append(f"| {case} | {dtype} | {device} | " + " | ".join(cells) + " |")
@@ -293,7 +293,7 @@ def _machine_section(tables: Tables) -> list[str]:
     floors = probes[probes["probe"] == "floor"].set_index(["framework", "device", "threads"])
     table = pd.DataFrame({
         "ceiling (float32 matmul)": ceilings["gflops"].map(lambda v: f"{v:.1f} GFLOP/s"),
-        "floor (cheapest synced call)": floors["median_s"].map(_fmt_time)}).reset_index()
+        "floor (cheapest synced call)": floors["median_s"].map(format_time)}).reset_index()
     per_case = timed.assign(
         gflops=timed["gflops"].map(lambda v: f"{v:.3g}"),
         pct_of_ceiling=timed["pct_of_ceiling"].map(lambda v: f"{v:.0f}%"),
@@ -318,8 +318,8 @@ def _thread_section(results: pd.DataFrame) -> list[str]:
     for (case, dtype, device, impl), group in timed.groupby(["case", "dtype", "device", "impl"],
                                                              sort=False):
         by = group.set_index("threads")
-        cells = {f"threads={n}": (f"**{_fmt_time(by.loc[n, 'median_s'])}**" if by.loc[n, "best_threads"]
-                                  else _fmt_time(by.loc[n, "median_s"])) if n in by.index else "-"
+        cells = {f"threads={n}": (f"**{format_time(by.loc[n, 'median_s'])}**" if by.loc[n, "best_threads"]
+                                  else format_time(by.loc[n, "median_s"])) if n in by.index else "-"
                  for n in counts}
         rows.append({"case": case, "dtype": dtype, "device": device, "impl": impl, **cells})
     return ["## Thread sweep", "",
@@ -395,7 +395,7 @@ def write_report(run_dir: Path) -> Tables:
     parts += ["## First call (compile) time", "",
               "JAX: tracing and XLA compilation; torch: its first eager call. Not in the medians.", "",
               best.pivot_table(index=["case", "dtype", "device"], columns="impl",
-                               values="compile_s", sort=False).map(_fmt_time)
+                               values="compile_s", sort=False).map(format_time)
               .reset_index().to_markdown(index=False), ""]
     parts += ["## Agreement with the float64 oracle", "",
               "Largest `err_ratio` over the tensors of each case (the gate passes at <= 1; "

@@ -54,12 +54,18 @@ def prepare_output(results_dir: Path) -> None:
                        f"{error.strerror or error}") from None
 
 
-def check_devices(plan: Plan) -> None:
+def check_devices(plan: Plan, progress) -> None:
+    """Find out which frameworks see a GPU, say so, and refuse ``--device gpu`` without one."""
+    if plan.devices == ("cpu",):
+        return
+    seen = timing.probe_gpus([f for f in timing.frameworks_of(plan) if f != "numpy"])
     if "gpu" in plan.devices:
-        for framework in timing.frameworks_of(plan):
-            if framework != "numpy" and not timing.probe_gpu(framework):
+        for framework, ok in seen.items():
+            if not ok:
                 raise RunError(f"--device gpu: {framework} sees no GPU on this machine "
                                "(use --device cpu or auto)")
+    progress("devices: cpu" + "".join(f"; gpu for {f}: {'yes' if ok else 'none found'}"
+                                      for f, ok in seen.items()))
 
 
 def run(plan: Plan, results_dir: Path, command: str, progress=print,
@@ -70,7 +76,7 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print,
     default network, linked from the report.
     """
     prepare_output(results_dir)
-    check_devices(plan)
+    check_devices(plan, progress)
     started = datetime.now(timezone.utc)
     run_id = started.strftime("%Y%m%d-%H%M%S") + f"-{plan.preset}"
     staging = results_dir / f".tmp-{run_id}"

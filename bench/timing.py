@@ -54,12 +54,16 @@ def thread_counts(plan: Plan) -> list[int]:
     return list(plan.threads) or [len(os.sched_getaffinity(0))]
 
 
-def probe_gpu(framework: str) -> bool:
-    """Whether ``framework`` sees a GPU, asked in a throwaway process (this one loads neither)."""
-    code = f"from impls import runtime; print(runtime.gpu_available({framework!r}))"
+def probe_gpus(frameworks) -> dict[str, bool]:
+    """Which of ``frameworks`` see a GPU, asked in one throwaway process (this one loads neither)."""
+    code = ("import json; from impls import runtime; "
+            f"print(json.dumps({{f: runtime.gpu_available(f) for f in {list(frameworks)!r}}}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, env=_worker_env({}, threads=1))
-    return result.stdout.strip() == "True"
+    try:
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {framework: False for framework in frameworks}
 
 
 def _worker_env(extra: dict, threads: int) -> dict:

@@ -4,8 +4,8 @@
     loss, grads = REGISTRY["jax_manual"].compute(params, x, y, dtype="float32")
 
 The contract is in :mod:`impls.contract`; the network and its inputs in :mod:`impls.network`.
-Adding an implementation: write a module with ``prepare(params, x, y, dtype, device)`` (see
-``impls/jax_autodiff.py``, eight lines) and add one line below.
+Adding an implementation: write a module with ``prepare(params, x, y, dtype, device, steps=1)``
+(``impls/jax_vjp.py`` is a short one) and add one line below.
 """
 
 from impls.contract import DEVICES, DTYPES, DeviceUnavailable, Grads, Implementation, Prepared
@@ -20,6 +20,8 @@ REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in (
                    "jax.jit(jax.value_and_grad(loss))"),
     Implementation("torch_autograd", "torch", "impls.torch_autograd",
                    "PyTorch autograd via torch.autograd.grad"),
+    Implementation("jax_vjp", "jax", "impls.jax_vjp", "one VJP of the loss, jitted (the README's "
+                   "example of adding an implementation)", default=False),
     Implementation("torch_manual", "torch", "impls.torch_manual",
                    "hand-written backward in PyTorch, no autograd", default=False),
     Implementation("torch_compile", "torch", "impls.torch_compile",
@@ -30,7 +32,7 @@ REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in (
 TIMED = tuple(name for name, impl in REGISTRY.items() if impl.timed and impl.default)
 """The three contenders every run and check includes unless told otherwise."""
 ALL_TIMED = tuple(name for name, impl in REGISTRY.items() if impl.timed)
-"""Every contender, the opt-in ones too (torch_manual, torch_compile)."""
+"""Every contender, the opt-in ones too (jax_vjp, torch_manual, torch_compile)."""
 
 __all__ = ["ALL_TIMED", "DEVICES", "DTYPES", "INITS", "REGISTRY", "TIMED", "DeviceUnavailable", "Grads",
            "Implementation", "Params", "Prepared", "Problem", "make_inputs"]

@@ -259,7 +259,7 @@ def test_unwritable_output_directory(tmp_path, capsys):
     assert code == 2 and "cannot write to output directory" in err and err.count("\n") == 1
 
 
-@pytest.mark.skipif(timing.probe_gpu("jax"), reason="a GPU is present")
+@pytest.mark.skipif(any(timing.probe_gpus(["jax", "torch"]).values()), reason="a GPU is present")
 def test_device_gpu_without_gpu_is_refused(tmp_path, capsys):
     code = main(["run", "--preset", "quick", "--device", "gpu", "--output", str(tmp_path / "out")])
     err = capsys.readouterr().err
