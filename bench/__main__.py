@@ -2,6 +2,7 @@
 
 import sys
 
-from bench.cli import main
+from bench.cli import main, stop_on_sigterm
 
+stop_on_sigterm()
 sys.exit(main())

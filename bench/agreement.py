@@ -126,6 +126,11 @@ def _one_minus_cos(a: np.ndarray, r: np.ndarray) -> float:
 
 def compare(result, reference: Reference) -> pd.DataFrame:
     """One row per tensor: the errors of ``result = (loss, grads)`` against ``reference``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are reported, not warned
+        return _compare(result, reference)
+
+
+def _compare(result, reference: Reference) -> pd.DataFrame:
     rows = []
     for name, a, r, allowed, resolved in zip(reference.names, flatten(*result), reference.values,
                                              reference.allowed, reference.resolved):
@@ -145,16 +150,48 @@ def compare(result, reference: Reference) -> pd.DataFrame:
             "approx": finite and bool(np.allclose(a64, r, rtol=APPROX_RTOL, atol=APPROX_ATOL)),
             "resolved": bool(resolved),
             "agrees": finite and ratio <= 1.0,
-            "note": "" if finite else "non-finite values",
+            "note": "" if finite else f"non-finite values ({int(np.sum(~np.isfinite(a)))} of {a.size})",
         })
     return pd.DataFrame(rows)
+
+
+def computation_order(names: list[str]) -> list[str]:
+    """The tensors in the order a pass computes them: the loss, then the last layer's
+    gradients down to the first's."""
+    layers = sorted({int(name[2:]) for name in names if name != "loss"}, reverse=True)
+    return ["loss"] + [f"d{kind}{layer}" for layer in layers for kind in ("W", "b")]
+
+
+def nonfinite_summary(table: pd.DataFrame) -> str:
+    """Where one implementation's results stop being finite numbers, or "" if they never do."""
+    bad = set(table.loc[table["note"].str.startswith("non-finite"), "tensor"])
+    if not bad:
+        return ""
+    ordered = [name for name in computation_order(list(table["tensor"])) if name in bad]
+    first = ordered[0]
+    where = "the loss" if first == "loss" else f"{first} (layer {first[2:]})"
+    rest = f"; also {', '.join(ordered[1:])}" if len(ordered) > 1 else ""
+    return f"non-finite results, first in {where}{rest}"
+
+
+def input_overflow(params, x, y, dtype: str) -> str:
+    """Which input cannot be represented in ``dtype`` (it becomes inf), or ""."""
+    limit = float(np.finfo(dtype).max)
+    named = [(f"W{l}", W) for l, (W, _) in enumerate(params, 1)] + \
+            [(f"b{l}", b) for l, (_, b) in enumerate(params, 1)] + [("x", x), ("y", y)]
+    for name, array in named:
+        largest = float(np.max(np.abs(array))) if np.size(array) else 0.0
+        if largest > limit:
+            return f"{name} overflows {dtype}: max |{name}| = {largest:.3g} > {limit:.3g}"
+    return ""
 
 
 def compare_pair(a, b, names: list[str]) -> pd.DataFrame:
     """One row per tensor: how two implementations' results differ from each other."""
     rows = []
     for name, ta, tb in zip(names, flatten(*a), flatten(*b)):
-        diff = ta.astype(np.float64) - tb.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            diff = ta.astype(np.float64) - tb.astype(np.float64)
         rows.append({"tensor": name,
                      "max_abs_diff": float(np.max(np.abs(diff))),
                      "norm_rel_diff": _norm_ratio(float(np.linalg.norm(diff)),

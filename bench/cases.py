@@ -32,6 +32,8 @@ class Plan:
     max_time: float = 1.0  # seconds of timing per benchmark, after calibration and warm-up
     threads: tuple[int, ...] = ()  # CPU threads per framework process, one run each; (): every core
     steps: int = 1  # gradient evaluations per call (lax.scan in JAX, a loop in torch)
+    case_timeout: float = 600.0  # seconds one benchmark may run before it is stopped and failed
+    plugins: tuple[str, ...] = ()  # modules whose IMPLEMENTATIONS join the registry
     matmul_precision: str = "highest"  # full float32 on GPUs; "tensorfloat32" allows TF32
     preset: str = "custom"
 
@@ -39,7 +41,8 @@ class Plan:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_PLAN_KEYS = {f.name for f in fields(Plan)} - {"threads", "steps", "matmul_precision", "preset"}
+_PLAN_KEYS = {f.name for f in fields(Plan)} - {"threads", "steps", "matmul_precision", "preset",
+                                               "case_timeout", "plugins"}
 _CASE_KEYS = {f.name for f in fields(Problem)}
 
 

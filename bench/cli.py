@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 import pandas as pd
 
-from impls import DEVICES, DTYPES, INITS, REGISTRY, TIMED, DeviceUnavailable
+from impls import DEVICES, DTYPES, INITS, REGISTRY, TIMED, DeviceUnavailable, load_plugin
 from impls.network import Problem, format_sizes, make_inputs
 
 PROG = "python -m bench"
@@ -133,10 +134,15 @@ def format_table(frame: pd.DataFrame) -> str:
 
 
 def cmd_check(args) -> int:
-    from bench.agreement import TOLERANCE, check
+    from bench.agreement import TOLERANCE, check, input_overflow, nonfinite_summary
 
     problem = problem_from(args)
     names = parse_impls(args.impl, list(REGISTRY)) if args.impl else list(TIMED)
+    from bench import memory
+
+    why = memory.refusal(problem, args.dtype, 1, memory.available_cpu_bytes())
+    if why:
+        raise UsageError(f"sizes {format_sizes(problem.sizes)}: {why}")
     params, x, y = make_inputs(problem)
     agreement = check(params, x, y, [REGISTRY[name] for name in names], dtype=args.dtype,
                       device=args.device)
@@ -160,6 +166,12 @@ def cmd_check(args) -> int:
         print("Between implementations:")
         print(format_table(agreement.pairwise[["pair", "tensor", "max_abs_diff", "norm_rel_diff",
                                                "exact"]]))
+    overflow = input_overflow(params, x, y, args.dtype)
+    faults = [f"{impl}: {summary}" for impl, group in agreement.table.groupby("impl", sort=False)
+              if (summary := nonfinite_summary(group))]
+    if overflow or faults:
+        print()
+        print("Numerical faults: " + "; ".join(filter(None, [overflow] + faults)))
     print()
     verdicts = agreement.verdicts()
     failing = [name for name, ok in verdicts.items() if not ok]
@@ -186,6 +198,17 @@ def cmd_run(args) -> int:
     from bench import report, run
     from bench.cases import PRESETS, ConfigError, Plan, load_preset
 
+    for plugin in args.plugin:
+        try:
+            load_plugin(plugin)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    resume = None
+    if args.resume:
+        resume = Path(args.resume)
+        if not (resume / "run.json").exists() or not resume.name.startswith(".partial-"):
+            raise UsageError(f"--resume {args.resume!r} is not an interrupted run "
+                             "(a results/.partial-<run-id> folder with run.json)")
     try:
         if args.sizes is not None:
             if args.config:
@@ -201,7 +224,8 @@ def cmd_run(args) -> int:
         devices=(args.device,) if args.device else None,
         threads=parse_threads(args.threads) if args.threads else None, max_time=args.max_time,
         steps=args.steps,
-        matmul_precision="tensorfloat32" if args.allow_tf32 else None)
+        matmul_precision="tensorfloat32" if args.allow_tf32 else None,
+        case_timeout=args.case_timeout, plugins=tuple(args.plugin) or None)
     cores = len(os.sched_getaffinity(0))
     if plan.threads and max(plan.threads) > cores:
         raise UsageError(f"--threads {args.threads}: this machine has {cores} usable cores")
@@ -211,10 +235,14 @@ def cmd_run(args) -> int:
 
     command = " ".join([PROG] + sys.argv[1:]) if args.argv is None else " ".join([PROG] + args.argv)
     try:
-        run_dir, code = run.run(plan, Path(args.output), command, progress=progress,
-                                diagnostics=not args.no_diagnostics)
+        run_dir, code = run.run(plan, Path(resume.parent if resume else args.output), command,
+                                progress=progress, diagnostics=not args.no_diagnostics,
+                                resume=resume)
     except run.RunError as error:
         raise UsageError(str(error)) from None
+    except run.RunInterrupted as interrupted:
+        print(f"{PROG}: {interrupted}", file=sys.stderr)
+        return 130
     results = pd.read_csv(run_dir / "results.csv", keep_default_na=False, na_values=[""])
     print(report.summary_table(results))
     print()
@@ -383,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--output", default="results", help="results directory (default %(default)s)")
     bench.add_argument("--no-diagnostics", action="store_true",
                        help="skip python -m bench diagnose in the run directory")
+    bench.add_argument("--case-timeout", type=positive_float, default=None, metavar="SECONDS",
+                       help="stop and fail a benchmark that runs longer (default 600)")
+    bench.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                       help="a module whose IMPLEMENTATIONS list joins the registry (repeatable)")
+    bench.add_argument("--resume", default=None, metavar="PARTIAL_DIR",
+                       help="continue an interrupted run kept in results/.partial-<run-id>")
     bench.set_defaults(run=cmd_run, argv=None)
 
     diag = commands.add_parser("diagnose", help="where the message dies, per init scheme")
@@ -428,6 +462,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop the program the way Ctrl-C does (python -m bench calls this)."""
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -437,3 +479,6 @@ def main(argv=None) -> int:
     except (UsageError, DeviceUnavailable) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130

@@ -4,7 +4,7 @@
 
 For every implementation x case x dtype x device x thread count in either run: the ratio of the
 medians (B / A, above 1: B is slower) and a verdict from the raw rounds of both runs (every
-round's time is in pytest-benchmark's JSON):
+round's time, from pytest-benchmark, is in the runs' records):
 
 * the Mann-Whitney U test (two-sided, scipy) asks whether B's rounds come from a slower or
   faster distribution than A's; it assumes nothing of their shape, which timing rounds (skewed,
@@ -46,18 +46,17 @@ class CompareError(ValueError):
 
 def load_rounds(run_dir: Path) -> pd.DataFrame:
     """One row per timed gradient benchmark: its keys and its raw per-evaluation round times."""
-    if not (run_dir / "env.json").exists() or not list(run_dir.glob("benchmark-*.json")):
+    if not (run_dir / "env.json").exists() or not list(run_dir.glob("records-*.jsonl")):
         raise CompareError(f"{str(run_dir)!r} is not a complete run directory "
-                           "(no env.json or benchmark-*.json in it)")
+                           "(no env.json or records-*.jsonl in it)")
     rows = []
-    for path in sorted(run_dir.glob("benchmark-*.json")):
-        for bench in json.loads(path.read_text())["benchmarks"]:
-            info = bench["extra_info"]
-            if "impl" not in info or not bench["stats"].get("data"):
-                continue  # a machine probe, or saved without --benchmark-save-data
-            steps = info.get("steps", 1)
-            rows.append({**{k: info.get(k) for k in KEYS},
-                         "rounds": np.asarray(bench["stats"]["data"], dtype=float) / steps})
+    for path in sorted(run_dir.glob("records-*.jsonl")):
+        for line in path.read_text().splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if "impl" not in record or not record.get("stats", {}).get("data"):
+                continue  # a machine probe, a paired record, or a benchmark that failed
+            rows.append({**{k: record.get(k) for k in KEYS},
+                         "rounds": np.asarray(record["stats"]["data"], float) / record.get("steps", 1)})
     return pd.DataFrame(rows, columns=KEYS + ["rounds"])
 
 

@@ -2,8 +2,10 @@
 
     python -m bench report results/latest      # rebuild report.md and the plots from the files
 
-Inputs (written by the workers): ``records-*.jsonl`` (compile time, agreement, errors) and
-``benchmark-*.json`` (pytest-benchmark's own JSON: statistics, raw rounds, machine and commit).
+Inputs (written by the workers): ``records-*.jsonl``, one line per benchmark as it finishes
+(compile time, agreement, errors, and pytest-benchmark's statistics with every round), so that
+nothing finished is lost if a worker dies later. The workers also leave pytest-benchmark's own
+JSON (``benchmark-*.json``, with machine and commit info) for its users' tools.
 Outputs: ``results.csv``, ``agreement.csv``, ``report.md``, ``time_vs_flops.png``,
 ``speedup.png``. Every file and column is explained in results/README.md.
 """
@@ -26,7 +28,7 @@ CASE_KEYS = ["case", "sizes", "batch", "dtype", "device"]
 RESULT_COLUMNS = ["run_id", "impl", "framework", "device", "dtype", "case", "sizes", "batch",
                   "threads", "steps", "n_params", "flops", "compile_s", "median_s", "iqr_s", "min_s", "mean_s",
                   "stddev_s", "rounds", "iterations", "gflops", "agrees", "max_abs_err",
-                  "norm_rel_err", "err_ratio", "noisy", "error"]
+                  "norm_rel_err", "err_ratio", "numerics", "noisy", "error"]
 # Added after RESULT_COLUMNS: best_threads, ceiling_gflops, floor_s, pct_of_ceiling, regime,
 # speedup_vs_<impl>.
 
@@ -36,15 +38,6 @@ def _read_records(run_dir: Path) -> list[dict]:
     for path in sorted(run_dir.glob("records-*.jsonl")):
         records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return records
-
-
-def _read_stats(run_dir: Path) -> dict[str, dict]:
-    """pytest-benchmark's statistics, by the record name the worker put in ``extra_info``."""
-    stats = {}
-    for path in sorted(run_dir.glob("benchmark-*.json")):
-        for bench in json.loads(path.read_text())["benchmarks"]:
-            stats[bench["extra_info"]["name"]] = bench["stats"]
-    return stats
 
 
 @dataclass(frozen=True)
@@ -77,13 +70,13 @@ def _statistics(measured: dict, steps: int = 1) -> dict:
 
 def build_tables(run_dir: Path) -> Tables:
     """The tables of a run, from its raw files."""
-    records, stats = _read_records(run_dir), _read_stats(run_dir)
+    records = _read_records(run_dir)
     env_path = run_dir / "env.json"
     run_id = json.loads(env_path.read_text())["run_id"] if env_path.exists() else run_dir.name
     rows, agreement, machine, paired = [], [], [], []
     for record in records:
         kind = record.get("kind", "gradient")
-        measured = stats.get(record["name"])
+        measured = record.get("stats")
         if kind == "paired":
             paired.append({k: v for k, v in record.items() if k not in ("a_s", "b_s", "kind", "name")})
             continue
@@ -375,7 +368,9 @@ def write_report(run_dir: Path) -> Tables:
     else:
         parts.append("**Problems in this run:**")
         parts += [f"- {r.impl} on {r.case} {r.dtype} {r.device}: DISAGREES with the oracle "
-                  f"(largest err_ratio {r.err_ratio:.3g})" for r in disagree.itertuples()]
+                  f"(largest err_ratio {r.err_ratio:.3g})"
+                  + (f": {r.numerics}" if isinstance(r.numerics, str) and r.numerics else "")
+                  for r in disagree.itertuples()]
         parts += [f"- {r.impl} on {r.case} {r.dtype} {r.device}: FAILED: {r.error}"
                   for r in failed.itertuples()]
     parts += ["", "## Median time per call", "",

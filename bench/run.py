@@ -2,7 +2,9 @@
 
 The run is written to ``results/.tmp-<run-id>`` and renamed to ``results/<run-id>`` at the end;
 ``results/latest`` then points to it. A run that fails half-way leaves no directory behind
-under its final name, and ``latest`` keeps pointing to the last complete run.
+under its final name, and ``latest`` keeps pointing to the last complete run. A run that is
+interrupted (Ctrl-C, SIGTERM) stops its workers, and what had finished is moved to
+``results/.partial-<run-id>``, which no reader takes for a run and ``--resume`` continues.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import report, timing
-from bench.cases import Plan
+from bench import memory, report, timing
+from bench.cases import Plan, matmul_flops
 
 
 class RunError(Exception):
@@ -54,41 +57,101 @@ def prepare_output(results_dir: Path) -> None:
                        f"{error.strerror or error}") from None
 
 
-def check_devices(plan: Plan, progress) -> None:
-    """Find out which frameworks see a GPU, say so, and refuse ``--device gpu`` without one."""
+def check_devices(plan: Plan, progress) -> dict[str, int | None]:
+    """Find out which frameworks see a GPU, say so, and refuse ``--device gpu`` without one.
+
+    Returns free GPU bytes per framework (None: no GPU seen).
+    """
     if plan.devices == ("cpu",):
-        return
+        return {}
     seen = timing.probe_gpus([f for f in timing.frameworks_of(plan) if f != "numpy"])
     if "gpu" in plan.devices:
-        for framework, ok in seen.items():
-            if not ok:
+        for framework, free in seen.items():
+            if free is None:
                 raise RunError(f"--device gpu: {framework} sees no GPU on this machine "
                                "(use --device cpu or auto)")
-    progress("devices: cpu" + "".join(f"; gpu for {f}: {'yes' if ok else 'none found'}"
-                                      for f, ok in seen.items()))
+    progress("devices: cpu" + "".join(f"; gpu for {f}: {'none found' if free is None else 'yes'}"
+                                      for f, free in seen.items()))
+    return seen
+
+
+def refuse_oversized(plan: Plan, staging: Path, gpu_free: dict, progress) -> int:
+    """Record every benchmark whose case cannot fit in memory as refused; return how many.
+
+    Workers skip what is recorded, so nothing of a refused case is ever allocated.
+    """
+    from bench.cases import case_id
+
+    cpu_free = memory.available_cpu_bytes()
+    refused = 0
+    for case in plan.cases:
+        for dtype in plan.dtypes:
+            for device in timing.resolve_devices(plan):
+                for threads in timing.thread_counts(plan):
+                    for framework, impls in timing.frameworks_of(plan).items():
+                        free = cpu_free if device == "cpu" else gpu_free.get(framework)
+                        why = memory.refusal(case, dtype, plan.steps, free)
+                        if not why:
+                            continue
+                        tag = f"{framework}-t{threads}"
+                        with open(staging / f"records-{tag}.jsonl", "a") as file:
+                            for impl in impls:
+                                refused += 1
+                                file.write(json.dumps({
+                                    "name": f"{impl}-{case_id(case)}-{dtype}-{device}-t{threads}",
+                                    "impl": impl, "framework": framework, "case": case_id(case),
+                                    "sizes": ",".join(map(str, case.sizes)), "batch": case.batch,
+                                    "n_params": case.n_params, "flops": matmul_flops(case),
+                                    "dtype": dtype, "device": device, "threads": threads,
+                                    "steps": plan.steps, "error": why}) + "\n")
+                        progress(f"{case_id(case)} {dtype} {device}: {why}")
+    return refused
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM during a run: the message says what was running and what was kept."""
+
+
+def _running_now(staging: Path) -> str:
+    currents = sorted(staging.glob("current-*.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(currents[-1].read_text())["name"] if currents else "the set-up"
 
 
 def run(plan: Plan, results_dir: Path, command: str, progress=print,
-        diagnostics: bool = True) -> tuple[Path, int]:
+        diagnostics: bool = True, resume: Path | None = None) -> tuple[Path, int]:
     """Time ``plan``, write the reports; return the run directory and the exit code.
 
     With ``diagnostics``, the run also holds ``diagnostics/``: python -m bench diagnose on its
-    default network, linked from the report.
+    default network, linked from the report. With ``resume``, the interrupted run kept in that
+    ``.partial-<run-id>`` folder goes on where it stopped: its plan, its run id, its records.
     """
     prepare_output(results_dir)
-    check_devices(plan, progress)
-    started = datetime.now(timezone.utc)
-    run_id = started.strftime("%Y%m%d-%H%M%S") + f"-{plan.preset}"
+    if resume is not None:
+        saved = json.loads((resume / "run.json").read_text())
+        plan, run_id, started = plan_from_json(saved["plan"]), saved["run_id"], saved["started"]
+        command = saved["command"] + f"  (resumed: {command})"
+    else:
+        run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{plan.preset}"
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    gpu_free = check_devices(plan, progress)
     staging = results_dir / f".tmp-{run_id}"
-    staging.mkdir()
+    if resume is not None:
+        resume.rename(staging)
+    else:
+        staging.mkdir()
+        (staging / "run.json").write_text(json.dumps(
+            {"run_id": run_id, "started": started, "command": command, "plan": asdict(plan)}))
     try:
-        env = {"run_id": run_id, "command": command, "started": started.isoformat(timespec="seconds"),
+        env = {"run_id": run_id, "command": command, "started": started,
                "preset": plan.preset, "cpu": _cpu_model(), "cores": os.cpu_count(),
                "threads": timing.thread_counts(plan), "steps": plan.steps,
                "matmul_precision": plan.matmul_precision,
                "max_time_s": plan.max_time, "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
                "git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain")),
-               "platform": platform.platform(), "frameworks": {}}
+               "platform": platform.platform(), "seed_and_inputs": inputs_checksums(plan),
+               "frameworks": {}}
+        if resume is None:
+            refuse_oversized(plan, staging, gpu_free, progress)
         worker_codes = {}
         clock = time.perf_counter()
         for threads in timing.thread_counts(plan):
@@ -96,7 +159,8 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print,
                 progress(f"{framework} ({threads} threads): {', '.join(impls)} on {len(plan.cases)} "
                          f"cases ({', '.join(plan.dtypes)}; {', '.join(timing.resolve_devices(plan))})")
                 tag = f"{framework}-t{threads}"
-                worker_codes[tag] = timing.run_worker(framework, impls, plan, staging, threads)
+                worker_codes[tag] = timing.run_worker(framework, impls, plan, staging, threads,
+                                                      progress)
                 facts = staging / f"env-{tag}.json"
                 if facts.exists():
                     env["frameworks"][tag] = json.loads(facts.read_text())[framework]
@@ -108,9 +172,21 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print,
         env["worker_exit_codes"] = worker_codes
         (staging / "env.json").write_text(json.dumps(env, indent=1))
         results = report.write_report(staging).results
+    except KeyboardInterrupt:
+        running = _running_now(staging)
+        for leftover in staging.glob("current-*.json"):
+            leftover.unlink()
+        partial = results_dir / f".partial-{run_id}"
+        staging.rename(partial)
+        raise RunInterrupted(
+            f"interrupted during {running}; the workers were stopped; no run was written and "
+            f"{results_dir / 'latest'} is unchanged. What finished is kept in {partial}: "
+            f"python -m bench run --resume {partial} goes on from there") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    for leftover in staging.glob("current-*.json"):
+        leftover.unlink()
     final = results_dir / run_id
     staging.rename(final)
     latest = results_dir / "latest"
@@ -123,6 +199,35 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print,
         progress(f"worker processes exited abnormally: {broken} (see pytest-*.log in {final})")
     code = exit_code(results, worker_codes)
     return final, 1 if env.get("diagnostics_exit_code", 0) != 0 else code
+
+
+def plan_from_json(saved: dict) -> Plan:
+    """The :class:`Plan` that ``asdict`` wrote to run.json."""
+    from impls import Problem
+
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k != "cases"}
+    cases = tuple(Problem(**{**case, "sizes": tuple(case["sizes"])}) for case in saved["cases"])
+    return Plan(cases=cases, **fields)
+
+
+def inputs_checksums(plan: Plan) -> dict:
+    """Per case: its seed and the sha256 of its float64 inputs (params, x, y), as every
+    framework receives them before its own conversion."""
+    import hashlib
+
+    from bench.cases import case_id
+    from impls import make_inputs
+
+    sums = {}
+    for case in plan.cases:
+        if memory.refusal(case, "float64", 1, memory.available_cpu_bytes()):
+            continue  # too large to make here; refused anyway
+        params, x, y = make_inputs(case)
+        digest = hashlib.sha256()
+        for array in [a for pair in params for a in pair] + [x, y]:
+            digest.update(array.tobytes())
+        sums[case_id(case)] = {"seed": case.seed, "sha256": digest.hexdigest()}
+    return sums
 
 
 def exit_code(results, worker_codes: dict[str, int]) -> int:

@@ -16,7 +16,7 @@ from dataclasses import asdict
 import pytest
 
 from bench.cases import load_preset
-from impls import REGISTRY, runtime
+from impls import REGISTRY, load_plugin, runtime
 
 
 def worker_plan() -> dict:
@@ -32,9 +32,21 @@ def worker_plan() -> dict:
 
 
 PLAN = worker_plan()
+for plugin in PLAN.get("plugins", []):
+    load_plugin(plugin)
 if PLAN.get("cpus"):
     # Before JAX or torch is loaded: XLA sizes its CPU thread pool from this affinity.
     os.sched_setaffinity(0, PLAN["cpus"])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out what a previous attempt of this worker already recorded (a crash, a resume)."""
+    skip = set(PLAN.get("skip", []))
+    kept = [item for item in items if getattr(item, "callspec", None) is None
+            or item.callspec.id not in skip]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 def pytest_configure(config):

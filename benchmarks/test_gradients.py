@@ -19,7 +19,7 @@ import traceback
 import pytest
 from conftest import PLAN
 
-from bench.agreement import compare, make_reference
+from bench.agreement import compare, input_overflow, make_reference, nonfinite_summary
 from bench.cases import case_id, matmul_flops, stepped_inputs
 from bench.paired import plan_pairs, time_pairs
 from impls import REGISTRY, DeviceUnavailable, Problem, make_inputs, runtime
@@ -44,9 +44,18 @@ def _id(entry) -> str:
 
 
 def _record(record: dict) -> None:
+    """Append the benchmark's record (with pytest-benchmark's statistics and raw rounds) at once,
+    so that a run interrupted or crashed later keeps it."""
     if PLAN.get("records"):
         with open(PLAN["records"], "a") as file:
             file.write(json.dumps(record) + "\n")
+
+
+def _started(record: dict) -> None:
+    """Tell the harness what is running: if this process dies, it records the failure for us."""
+    if PLAN.get("current"):
+        with open(PLAN["current"], "w") as file:
+            json.dump(record, file)
 
 
 @pytest.mark.parametrize("entry", MATRIX, ids=[_id(entry) for entry in MATRIX])
@@ -59,6 +68,7 @@ def test_gradient(benchmark, entry):
               "init": case.init, "scale": case.scale, "n_params": case.n_params,
               "flops": matmul_flops(case), "dtype": dtype, "device": device,
               "threads": PLAN["threads"], "steps": steps, "error": ""}
+    _started(record)
     try:
         params, x, y = make_inputs(case)
         prepared = REGISTRY[impl].prepare(params, x, y, dtype=dtype, device=device)
@@ -71,6 +81,8 @@ def test_gradient(benchmark, entry):
                       max_abs_err=float(table["max_abs_err"].max()),
                       norm_rel_err=float(table["norm_rel_err"].max()),
                       err_ratio=float(table["err_ratio"].max()),
+                      numerics="; ".join(filter(None, [input_overflow(params, x, y, dtype),
+                                                       nonfinite_summary(table)])),
                       agreement=table.to_dict(orient="records"))
         if steps > 1:  # the same implementation, K evaluations per call; its first call untimed
             prepared = REGISTRY[impl].prepare(*stepped_inputs(case, steps), dtype=dtype,
@@ -80,6 +92,7 @@ def test_gradient(benchmark, entry):
             record["compile_s"] = time.perf_counter() - start
         benchmark.extra_info.update({k: v for k, v in record.items() if k != "agreement"})
         benchmark(lambda: prepared.wait(prepared.run()))
+        record["stats"] = benchmark.stats.as_dict(include_data=True)["stats"]
     except DeviceUnavailable as error:
         record["error"] = f"skipped: {error}"
         _record(record)
@@ -93,16 +106,22 @@ def test_gradient(benchmark, entry):
     assert record["agrees"], f"{impl} disagrees with the oracle on {case_id(case)} {dtype}"
 
 
+def _probe_id(kind, framework, device) -> str:
+    return f"{kind}-{framework}-{device}-t{PLAN['threads']}"
+
+
 def _probe(benchmark, kind, framework, device, make, flops):
-    record = {"name": f"{kind}-{framework}-{device}-t{PLAN['threads']}", "kind": kind,
+    record = {"name": _probe_id(kind, framework, device), "kind": kind,
               "framework": framework, "device": device, "threads": PLAN["threads"], "flops": flops,
               "error": ""}
+    _started(record)
     benchmark.group = f"machine {device}"
     try:
         prepared = make()
         prepared.wait(prepared.run())  # compile and warm, outside the timing
         benchmark.extra_info.update(record)
         benchmark(lambda: prepared.wait(prepared.run()))
+        record["stats"] = benchmark.stats.as_dict(include_data=True)["stats"]
     except DeviceUnavailable as error:
         record["error"] = f"skipped: {error}"
         _record(record)
@@ -110,7 +129,8 @@ def _probe(benchmark, kind, framework, device, make, flops):
     _record(record)
 
 
-@pytest.mark.parametrize("framework, device", PROBES, ids=[f"{f}-{d}" for f, d in PROBES])
+@pytest.mark.parametrize("framework, device", PROBES,
+                         ids=[_probe_id("ceiling", f, d) for f, d in PROBES])
 def test_ceiling(benchmark, framework, device):
     """The compute ceiling: a float32 (n, n) @ (n, n) product."""
     n = CEILING_N[device]
@@ -118,20 +138,26 @@ def test_ceiling(benchmark, framework, device):
            lambda: runtime.ceiling_probe(framework, device, n), 2 * n ** 3)
 
 
-@pytest.mark.parametrize("framework, device", PROBES, ids=[f"{f}-{d}" for f, d in PROBES])
+@pytest.mark.parametrize("framework, device", PROBES,
+                         ids=[_probe_id("floor", f, d) for f, d in PROBES])
 def test_floor(benchmark, framework, device):
     """The dispatch floor: the framework's cheapest call that dispatches and waits."""
     _probe(benchmark, "floor", framework, device, lambda: runtime.floor_probe(framework, device), 0)
 
 
-@pytest.mark.parametrize("entry", PAIRS, ids=[f"{case_id(c)}-{t}-{d}" for c, t, d in PAIRS])
+def _paired_id(entry) -> str:
+    case, dtype, device = entry
+    return f"paired-{case_id(case)}-{dtype}-{device}-t{PLAN['threads']}"
+
+
+@pytest.mark.parametrize("entry", PAIRS, ids=[_paired_id(entry) for entry in PAIRS])
 def test_paired_manual_vs_autodiff(entry):
     """jax_manual against jax_autodiff in interleaved pairs (bench/paired.py): their time ratio."""
     case, dtype, device = entry
-    record = {"name": f"paired-{case_id(case)}-{dtype}-{device}-t{PLAN['threads']}", "kind": "paired",
-              "threads": PLAN["threads"],
+    record = {"name": _paired_id(entry), "kind": "paired", "threads": PLAN["threads"],
               "a": PAIRED[0], "b": PAIRED[1], "case": case_id(case), "sizes": format_sizes(case.sizes),
               "batch": case.batch, "dtype": dtype, "device": device, "error": ""}
+    _started(record)
     try:
         params, x, y = make_inputs(case)
         a, b = (REGISTRY[name].prepare(params, x, y, dtype=dtype, device=device) for name in PAIRED)

@@ -34,5 +34,26 @@ TIMED = tuple(name for name, impl in REGISTRY.items() if impl.timed and impl.def
 ALL_TIMED = tuple(name for name, impl in REGISTRY.items() if impl.timed)
 """Every contender, the opt-in ones too (jax_vjp, torch_manual, torch_compile)."""
 
+def load_plugin(module_name: str) -> list[str]:
+    """Register the implementations of a module of your own: its ``IMPLEMENTATIONS`` list.
+
+    ``python -m bench run --plugin my_module`` uses this in the harness and in every worker, so
+    implementations can live outside this package. Returns the names added.
+    """
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"plugin {module_name!r} cannot be imported: {error}") from None
+    implementations = getattr(module, "IMPLEMENTATIONS", None)
+    if not isinstance(implementations, (list, tuple)) or not all(
+            isinstance(impl, Implementation) for impl in implementations):
+        raise ValueError(f"plugin {module_name!r} has no IMPLEMENTATIONS list of Implementation")
+    for impl in implementations:
+        REGISTRY[impl.name] = impl
+    return [impl.name for impl in implementations]
+
+
 __all__ = ["ALL_TIMED", "DEVICES", "DTYPES", "INITS", "REGISTRY", "TIMED", "DeviceUnavailable", "Grads",
-           "Implementation", "Params", "Prepared", "Problem", "make_inputs"]
+           "Implementation", "Params", "Prepared", "Problem", "load_plugin", "make_inputs"]

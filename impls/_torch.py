@@ -109,6 +109,10 @@ def gpu_available() -> bool:
     return torch.cuda.is_available()
 
 
+def gpu_free_bytes() -> int | None:
+    return torch.cuda.mem_get_info()[0] if torch.cuda.is_available() else None
+
+
 def configure(threads: int, matmul_precision: str) -> None:
     """Pin the intra-op thread count and float32 matmul precision ("highest" or "tensorfloat32")."""
     torch.set_num_threads(threads)

@@ -32,6 +32,12 @@ def gpu_available(framework: str) -> bool:
     return adapter is not None and adapter.gpu_available()
 
 
+def gpu_free_bytes(framework: str) -> int | None:
+    """Free memory on the first GPU the framework sees, or None (no GPU, or it does not say)."""
+    adapter = _adapter(framework)
+    return adapter.gpu_free_bytes() if adapter is not None else None
+
+
 def ceiling_probe(framework: str, device: str, n: int):
     """A :class:`~impls.contract.Prepared` float32 (n, n) @ (n, n) product in ``framework``."""
     return _adapter(framework).ceiling_probe(device, n)

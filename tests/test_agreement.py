@@ -41,7 +41,7 @@ def test_exact_and_approx_verdicts():
 
 def test_non_finite_result_never_agrees():
     row = compare((np.float64("nan"), []), one_tensor_reference(1.0, 1.0, moved=1e9)).loc[0]
-    assert not row["agrees"] and row["note"] == "non-finite values"
+    assert not row["agrees"] and row["note"] == "non-finite values (1 of 1)"
 
 
 def test_pairwise_by_hand():

@@ -124,6 +124,8 @@ def test_report_and_env_files(quick_run):
     for key in ("run_id", "command", "cpu", "threads", "matmul_precision", "git_commit",
                 "git_dirty", "XLA_FLAGS", "started", "finished"):
         assert key in env
+    assert env["seed_and_inputs"]["16-32-32-1_b32"]["seed"] == 0
+    assert len(env["seed_and_inputs"]["16-32-32-1_b32"]["sha256"]) == 64
     threads = env["threads"][0]
     assert env["frameworks"][f"jax-t{threads}"]["jax_default_matmul_precision"] == "highest"
     assert env["frameworks"][f"torch-t{threads}"]["torch_threads"] == threads
@@ -152,20 +154,18 @@ def test_gpu_cases_skip_cleanly_without_gpu(quick_run):
 
 
 def write_fake_run(run_dir: Path, medians: dict, iqrs: dict, agrees=True) -> None:
-    """A run directory as two workers would leave it, with statistics chosen by hand."""
+    """A run directory as a worker would leave it, with statistics chosen by hand."""
     run_dir.mkdir()
-    records, benchmarks = [], []
+    records = []
     for impl, median in medians.items():
-        name = f"{impl}-4-1_b2-float32-cpu"
-        records.append({"name": name, "impl": impl, "framework": "x", "case": "4-1_b2",
-                        "sizes": "4,1", "batch": 2, "n_params": 5, "flops": 48, "dtype": "float32",
-                        "device": "cpu", "error": "", "compile_s": 0.5, "agrees": agrees,
-                        "max_abs_err": 0.0, "norm_rel_err": 0.0, "err_ratio": 0.0, "agreement": []})
-        benchmarks.append({"extra_info": {"name": name}, "stats": {"median": median, "iqr": iqrs[impl], "min": median,
-                                                    "mean": median, "stddev": 0.0, "rounds": 5,
-                                                    "iterations": 1}})
+        records.append({"name": f"{impl}-4-1_b2-float32-cpu", "impl": impl, "framework": "x",
+                        "case": "4-1_b2", "sizes": "4,1", "batch": 2, "threads": 2, "steps": 1,
+                        "n_params": 5, "flops": 48, "dtype": "float32", "device": "cpu",
+                        "error": "", "compile_s": 0.5, "agrees": agrees, "max_abs_err": 0.0,
+                        "norm_rel_err": 0.0, "err_ratio": 0.0, "agreement": [],
+                        "stats": {"median": median, "iqr": iqrs[impl], "min": median,
+                                  "mean": median, "stddev": 0.0, "rounds": 5, "iterations": 1}})
     (run_dir / "records-x.jsonl").write_text("\n".join(json.dumps(r) for r in records))
-    (run_dir / "benchmark-x.json").write_text(json.dumps({"benchmarks": benchmarks}))
 
 
 def test_noise_flag_and_speedups_by_hand(tmp_path):
@@ -259,7 +259,8 @@ def test_unwritable_output_directory(tmp_path, capsys):
     assert code == 2 and "cannot write to output directory" in err and err.count("\n") == 1
 
 
-@pytest.mark.skipif(any(timing.probe_gpus(["jax", "torch"]).values()), reason="a GPU is present")
+@pytest.mark.skipif(any(v is not None for v in timing.probe_gpus(["jax", "torch"]).values()),
+                    reason="a GPU is present")
 def test_device_gpu_without_gpu_is_refused(tmp_path, capsys):
     code = main(["run", "--preset", "quick", "--device", "gpu", "--output", str(tmp_path / "out")])
     err = capsys.readouterr().err

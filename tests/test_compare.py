@@ -17,10 +17,10 @@ def write_run(run_dir, cases: dict, env_extra=None):
     env = {"run_id": run_dir.name, "cpu": "the same CPU", "matmul_precision": "highest",
            "frameworks": {"jax-t2": {"jax": "0.10.2", "numpy": "2.4.6"}}, **(env_extra or {})}
     (run_dir / "env.json").write_text(json.dumps(env))
-    benchmarks = [{"extra_info": {"name": case, "impl": "jax_manual", "case": case,
-                                  "dtype": "float32", "device": "cpu", "threads": 2, "steps": 1},
-                   "stats": {"data": list(rounds)}} for case, rounds in cases.items()]
-    (run_dir / "benchmark-jax-t2.json").write_text(json.dumps({"benchmarks": benchmarks}))
+    records = [{"name": case, "impl": "jax_manual", "case": case, "dtype": "float32",
+                "device": "cpu", "threads": 2, "steps": 1, "stats": {"data": list(rounds)}}
+               for case, rounds in cases.items()]
+    (run_dir / "records-jax-t2.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     return run_dir
 
 
