@@ -23,7 +23,7 @@ check: install
 	$(PY) -m bench check $(ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check impls bench tests
+	$(VENV)/bin/ruff check impls bench tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

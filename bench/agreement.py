@@ -101,7 +101,7 @@ def make_reference(params, x, y, dtype: str, seed: int = 0) -> Reference:
     for stream in range(2):
         rng = np.random.default_rng([seed, stream])
 
-        def perturb(a, ulps=1):
+        def perturb(a, ulps=1, rng=rng):
             return a * (1 + ulps * u * rng.choice([-1.0, 1.0], size=np.shape(a)))
 
         answer = flatten(*numpy_reference.loss_and_grads(

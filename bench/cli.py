@@ -287,7 +287,8 @@ def cmd_diagnose(args) -> int:
         config = diagnose.with_overrides(
             diagnose.DiagnoseConfig(),
             sizes=parse_sizes(args.sizes) if args.sizes else None, batch=args.batch,
-            schemes=tuple(s.strip() for s in args.inits.split(",") if s.strip()) if args.inits is not None else None,
+            schemes=(tuple(s.strip() for s in args.inits.split(",") if s.strip())
+                     if args.inits is not None else None),
             oversize=args.oversize, threshold=args.threshold, dtype=args.dtype, seed=args.seed)
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -437,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     walk = commands.add_parser("trace", help="every chain-rule step of a tiny net, beside autograd")
     walk.add_argument("--sizes", default="1,1,1", help="layer widths (default %(default)s)")
     walk.add_argument("--batch", type=positive_int, default=1)
-    walk.add_argument("--z", default="1,20", help="first-layer pre-activations to trace (default %(default)s)")
+    walk.add_argument("--z", default="1,20",
+                      help="first-layer pre-activations to trace (default %(default)s)")
     walk.add_argument("--dtype", choices=DTYPES, default="float32")
     walk.set_defaults(run=cmd_trace)
 

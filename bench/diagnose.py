@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import numpy as np
@@ -189,7 +189,7 @@ def _plots(config: DiagnoseConfig, layers: pd.DataFrame, out: Path) -> list[str]
 
 def _fmt(frame: pd.DataFrame) -> str:
     def cell(value):
-        if isinstance(value, (bool, np.bool_, str)) or isinstance(value, (int, np.integer)):
+        if isinstance(value, (bool, np.bool_, str, int, np.integer)):
             return str(value)
         return f"{value:.3g}"
     return frame.map(cell).to_markdown(index=False)
@@ -249,7 +249,7 @@ def write(config: DiagnoseConfig, out: Path) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def default_output(results_dir: Path) -> Path:
-    return results_dir / ("diagnose-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
+    return results_dir / ("diagnose-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
 
 
 def with_overrides(config: DiagnoseConfig, **changes) -> DiagnoseConfig:

@@ -26,9 +26,9 @@ NOISE_THRESHOLD = 0.10
 PAIRED_SLOWER = 1.02
 CASE_KEYS = ["case", "sizes", "batch", "dtype", "device"]
 RESULT_COLUMNS = ["run_id", "impl", "framework", "device", "dtype", "case", "sizes", "batch",
-                  "threads", "steps", "n_params", "flops", "compile_s", "median_s", "iqr_s", "min_s", "mean_s",
-                  "stddev_s", "rounds", "iterations", "gflops", "agrees", "max_abs_err",
-                  "norm_rel_err", "err_ratio", "numerics", "noisy", "error"]
+                  "threads", "steps", "n_params", "flops", "compile_s", "median_s", "iqr_s",
+                  "min_s", "mean_s", "stddev_s", "rounds", "iterations", "gflops", "agrees",
+                  "max_abs_err", "norm_rel_err", "err_ratio", "numerics", "noisy", "error"]
 # Added after RESULT_COLUMNS: best_threads, ceiling_gflops, floor_s, pct_of_ceiling, regime,
 # speedup_vs_<impl>.
 
@@ -330,7 +330,8 @@ def _paired_section(paired: pd.DataFrame) -> list[str]:
                         samples=[f"{int(p)} x {int(i)}" for p, i in zip(done["pairs"], done["iterations"])])
     slower = done[done["median_ratio"] > PAIRED_SLOWER]
     verdict = (f"jax_manual is slower than jax_autodiff (ratio above {PAIRED_SLOWER}) on "
-               f"{len(slower)} of {len(done)} cases" + (": " + ", ".join(slower["case"]) if len(slower) else "")
+               f"{len(slower)} of {len(done)} cases"
+               + (": " + ", ".join(slower["case"]) if len(slower) else "")
                + ".")
     return ["## jax_manual against jax_autodiff, paired", "",
             "Interleaved pairs (A B, B A, ...), each block at least 1 ms, so both meet the same "

@@ -14,10 +14,9 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from bench import memory, report, timing
@@ -131,8 +130,8 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print,
         plan, run_id, started = plan_from_json(saved["plan"]), saved["run_id"], saved["started"]
         command = saved["command"] + f"  (resumed: {command})"
     else:
-        run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{plan.preset}"
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{plan.preset}"
+        started = datetime.now(UTC).isoformat(timespec="seconds")
     gpu_free = check_devices(plan, progress)
     staging = results_dir / f".tmp-{run_id}"
     if resume is not None:
@@ -167,7 +166,7 @@ def run(plan: Plan, results_dir: Path, command: str, progress=print,
         if diagnostics:
             progress("diagnostics: where the courier's message dies, per init (python -m bench diagnose)")
             env["diagnostics_exit_code"] = timing.run_diagnostics(staging / "diagnostics", plan)
-        env["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        env["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         env["elapsed_s"] = round(time.perf_counter() - clock, 1)
         env["worker_exit_codes"] = worker_codes
         (staging / "env.json").write_text(json.dumps(env, indent=1))

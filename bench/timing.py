@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.cases import Plan
 from impls import REGISTRY
+import contextlib
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMED_CALLS = ROOT / "benchmarks" / "test_gradients.py"
@@ -65,7 +66,7 @@ def probe_gpus(frameworks) -> dict[str, int | None]:
             f"print(json.dumps({{f: (runtime.gpu_free_bytes(f) or 0) if runtime.gpu_available(f) "
             f"else None for f in {list(frameworks)!r}}}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, env=_worker_env({}, threads=1))
+                            cwd=ROOT, env=_worker_env({}, threads=1), check=False)
     try:
         return json.loads(result.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -164,10 +165,8 @@ def _supervise(command, log_path: Path, current: Path, env: dict, case_timeout: 
 
 
 def _kill(worker: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(worker.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     worker.wait()
 
 
@@ -175,5 +174,5 @@ def run_diagnostics(out: Path, plan: Plan) -> int:
     """``python -m bench diagnose`` on its default network, in its own process, into ``out``."""
     command = [sys.executable, "-m", "bench", "diagnose", "--output", str(out), "--quiet"]
     with open(out.parent / "diagnose.log", "w") as log:
-        return subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=False,
                               env=_worker_env({}, max(thread_counts(plan)))).returncode

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import itertools
 
 MAX_VALUES = 8  # a trace is for tiny networks: at most this many values per quantity
 
@@ -43,7 +44,7 @@ def trace_inputs(sizes, batch: int, z: float):
     """The worked-on-paper network of the module docstring, float64."""
     x, y = np.ones((batch, sizes[0])), np.zeros((batch, sizes[-1]))
     params = []
-    for layer, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for layer, (d_in, d_out) in enumerate(itertools.pairwise(sizes)):
         weight = z / d_in if layer == 0 else 1.0 / d_in
         params.append((np.full((d_in, d_out), weight), np.zeros(d_out)))
     return params, x, y

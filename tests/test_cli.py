@@ -14,7 +14,7 @@ def run(capsys, *argv):
 
 
 def test_check_default_agrees(capsys):
-    code, out, err = run(capsys, "check")
+    code, out, _err = run(capsys, "check")
     assert code == 0, out
     assert "All 3 implementations agree with the oracle" in out
     rows = [line for line in out.splitlines() if line.startswith("| jax_manual ") and "agrees" in line]

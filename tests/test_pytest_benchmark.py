@@ -15,7 +15,8 @@ FAST = ["--benchmark-max-time=0.02", "--benchmark-min-rounds=3", "-p", "no:cache
 def pytest_benchmark(tmp_path, *args):
     env = {k: v for k, v in os.environ.items() if k != "COURIER_PLAN"}
     return subprocess.run([sys.executable, "-m", "pytest", "benchmarks/", "--benchmark-only",
-                           *FAST, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+                           *FAST, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=False)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,6 @@ def test_pytest_benchmark_command_lists_saved_runs(saved):
     tmp, _, _ = saved
     listed = subprocess.run([sys.executable, "-c", "from pytest_benchmark.cli import main; main()",
                              "--storage", f"file://{tmp / 'storage'}", "list"],
-                            cwd=ROOT, capture_output=True, text=True)
+                            cwd=ROOT, capture_output=True, text=True, check=False)
     assert listed.returncode == 0, listed.stderr
     assert "0001_" in listed.stdout

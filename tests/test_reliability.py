@@ -119,6 +119,7 @@ def test_interrupt_keeps_earlier_runs_and_resume_completes(tmp_path, signum):
 
     resumed = subprocess.run([sys.executable, "-m", "bench", "run", "--plugin", "faulty_impls",
                               "--resume", str(partial)], cwd=ROOT, capture_output=True, text=True,
+                             check=False,
                              env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(ROOT)])))
     assert resumed.returncode == 0, resumed.stderr
     run_dir = (output / "latest").resolve()
