@@ -4,6 +4,7 @@ import json
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -153,19 +154,35 @@ def test_gpu_cases_skip_cleanly_without_gpu(quick_run):
     assert gpu["error"].str.startswith("skipped").all() and gpu["median_s"].isna().all()
 
 
-def write_fake_run(run_dir: Path, medians: dict, iqrs: dict, agrees=True) -> None:
+def write_fake_run(run_dir: Path, medians: dict, iqrs: dict, agrees=True, threads=2) -> None:
     """A run directory as a worker would leave it, with statistics chosen by hand."""
-    run_dir.mkdir()
+    run_dir.mkdir(exist_ok=True)
     records = []
     for impl, median in medians.items():
-        records.append({"name": f"{impl}-4-1_b2-float32-cpu", "impl": impl, "framework": "x",
-                        "case": "4-1_b2", "sizes": "4,1", "batch": 2, "threads": 2, "steps": 1,
+        records.append({"name": f"{impl}-4-1_b2-float32-cpu-t{threads}", "impl": impl,
+                        "framework": "x", "case": "4-1_b2", "sizes": "4,1", "batch": 2,
+                        "threads": threads, "steps": 1,
                         "n_params": 5, "flops": 48, "dtype": "float32", "device": "cpu",
                         "error": "", "compile_s": 0.5, "agrees": agrees, "max_abs_err": 0.0,
                         "norm_rel_err": 0.0, "err_ratio": 0.0, "agreement": [],
                         "stats": {"median": median, "iqr": iqrs[impl], "min": median,
                                   "mean": median, "stddev": 0.0, "rounds": 5, "iterations": 1}})
-    (run_dir / "records-x.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    (run_dir / f"records-x-t{threads}.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+
+
+def test_thread_sweep_compares_each_implementation_at_its_best(tmp_path):
+    # a: 3 ms on 1 thread, 2 ms on 2; b: 1 ms on 1 thread, 4 ms on 2. At their best: a 2 ms, b 1 ms.
+    write_fake_run(tmp_path / "run", {"a": 3e-3, "b": 1e-3}, {"a": 0.0, "b": 0.0}, threads=1)
+    write_fake_run(tmp_path / "run", {"a": 2e-3, "b": 4e-3}, {"a": 0.0, "b": 0.0}, threads=2)
+    results = report.build_tables(tmp_path / "run").results.set_index(["impl", "threads"])
+    assert results["best_threads"].to_dict() == {("a", 1): False, ("b", 1): True,
+                                                 ("a", 2): True, ("b", 2): False}
+    assert results.loc[("b", 1), "speedup_vs_a"] == pytest.approx(2.0)
+    assert results.loc[("a", 2), "speedup_vs_b"] == pytest.approx(0.5)
+    assert np.isnan(results.loc[("a", 1), "speedup_vs_b"])  # not a's best: no comparison
+    report.write_report(tmp_path / "run")
+    text = (tmp_path / "run" / "report.md").read_text()
+    assert "## Thread sweep" in text and "**2 ms**" in text and "**1 ms**" in text
 
 
 def test_noise_flag_and_speedups_by_hand(tmp_path):

@@ -156,3 +156,23 @@ def test_float64_leaves_64_bit_mode_off(small_inputs):
     _, grads = REGISTRY["jax_manual"].compute(params, x, y, dtype="float64")
     assert grads[0][0].dtype == np.float64
     assert not jax.config.jax_enable_x64
+
+
+@pytest.mark.parametrize("name", QUICK + ["numpy_reference"])
+def test_steps_per_call_sum_over_the_batches(name):
+    # steps=3: one call, three batches; the result is the sum of three single-batch results.
+    from bench.cases import stepped_inputs
+
+    params, xs, ys = stepped_inputs(Problem(sizes=(5, 7, 3), batch=4), steps=3)
+    loss, grads = REGISTRY[name].compute(params, xs, ys, dtype="float64", steps=3)
+    singles = [REGISTRY["numpy_reference"].compute(params, x, y, dtype="float64") for x, y in zip(xs, ys)]
+    assert loss == pytest.approx(sum(s[0] for s in singles), rel=1e-12)
+    for layer, (dW, db) in enumerate(grads):
+        np.testing.assert_allclose(dW, sum(s[1][layer][0] for s in singles), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(db, sum(s[1][layer][1] for s in singles), rtol=1e-10, atol=1e-14)
+
+
+def test_steps_need_a_leading_batch_axis(small_inputs):
+    params, x, y = small_inputs
+    with pytest.raises(ValueError, match=r"steps=2 needs x of shape \(steps, B, d0\)"):
+        REGISTRY["jax_manual"].prepare(params, x, y, steps=2)
