@@ -55,13 +55,17 @@ def _list_of(value, allowed, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _reject_unknown_keys(table: dict, allowed: set, where: str) -> None:
+    unknown = set(table) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: "
+                          f"{', '.join(sorted(allowed))}")
+
+
 def _case(entry, where: str) -> Problem:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a table like {{ sizes = [16, 1], batch = 8 }}, got {entry!r}")
-    unknown = set(entry) - _CASE_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: "
-                          f"{', '.join(sorted(_CASE_KEYS))}")
+    _reject_unknown_keys(entry, _CASE_KEYS, where)
     if "sizes" not in entry:
         raise ConfigError(f"{where}: missing key 'sizes'")
     if not isinstance(entry["sizes"], list):
@@ -76,10 +80,7 @@ def parse_plan(table, where: str, preset: str) -> Plan:
     """A :class:`Plan` from one preset's TOML table; ``where`` names it in error messages."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
-    unknown = set(table) - _PLAN_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: "
-                          f"{', '.join(sorted(_PLAN_KEYS))}")
+    _reject_unknown_keys(table, _PLAN_KEYS, where)
     cases = table.get("cases")
     if not isinstance(cases, list) or not cases:
         raise ConfigError(f"{where}.cases must be a non-empty list of cases")

@@ -192,16 +192,8 @@ def _plots(results: pd.DataFrame, run_dir: Path) -> list[str]:
         group = group.sort_values("flops")
         ax.plot(group["flops"], group["median_s"], marker="o", linewidth=0.8, alpha=0.85,
                 label=f"{impl} ({dtype}, {device})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("flops per call (6 x batch x sum(d_in x d_out))")
-    ax.set_ylabel("median time per call (s)")
-    ax.set_title("Time against problem size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(run_dir / "time_vs_flops.png", dpi=110)
-    plt.close(fig)
+    _save_loglog(fig, ax, run_dir / "time_vs_flops.png", "Time against problem size",
+                 "flops per call (6 x batch x sum(d_in x d_out))", "median time per call (s)")
 
     baseline = "torch_autograd" if "torch_autograd" in set(timed["impl"]) else timed["impl"].iloc[0]
     labelled = timed.assign(label=timed["case"] + " " + timed["dtype"] + " " + timed["device"])
@@ -248,17 +240,25 @@ def _roofline(tables: Tables, run_dir: Path) -> list[str]:
     for (impl, device), group in timed.groupby(["impl", "device"]):
         ax.scatter(group["flops"], group["gflops"], marker=markers[impl], s=40, zorder=3,
                    label=f"{impl} ({device})")
+    _save_loglog(fig, ax, run_dir / "roofline.png",
+                 "Roofline: each call is held under its framework's ceiling and floor lines",
+                 "flops per call", "achieved GFLOP/s")
+    return ["roofline.png"]
+
+
+def _save_loglog(fig, ax, path: Path, title: str, xlabel: str, ylabel: str) -> None:
+    import matplotlib.pyplot as plt
+
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("flops per call")
-    ax.set_ylabel("achieved GFLOP/s")
-    ax.set_title("Roofline: each call is held under its framework's ceiling and floor lines")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(run_dir / "roofline.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return ["roofline.png"]
 
 
 def _environment(env: dict) -> str:

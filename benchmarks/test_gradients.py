@@ -51,6 +51,19 @@ def _record(record: dict) -> None:
             file.write(json.dumps(record) + "\n")
 
 
+def _time(benchmark, prepared, record: dict) -> None:
+    """pytest-benchmark times ``wait(run())``; its statistics and raw rounds join the record."""
+    benchmark.extra_info.update({k: v for k, v in record.items() if k != "agreement"})
+    benchmark(lambda: prepared.wait(prepared.run()))
+    record["stats"] = benchmark.stats.as_dict(include_data=True)["stats"]
+
+
+def _skip(record: dict, error: DeviceUnavailable) -> None:
+    record["error"] = f"skipped: {error}"
+    _record(record)
+    pytest.skip(str(error))
+
+
 def _started(record: dict) -> None:
     """Tell the harness what is running: if this process dies, it records the failure for us."""
     if PLAN.get("current"):
@@ -90,13 +103,9 @@ def test_gradient(benchmark, entry):
             start = time.perf_counter()
             prepared.wait(prepared.run())
             record["compile_s"] = time.perf_counter() - start
-        benchmark.extra_info.update({k: v for k, v in record.items() if k != "agreement"})
-        benchmark(lambda: prepared.wait(prepared.run()))
-        record["stats"] = benchmark.stats.as_dict(include_data=True)["stats"]
+        _time(benchmark, prepared, record)
     except DeviceUnavailable as error:
-        record["error"] = f"skipped: {error}"
-        _record(record)
-        pytest.skip(str(error))
+        _skip(record, error)
     except Exception as error:
         record["error"] = f"{type(error).__name__}: {error}"
         record["traceback"] = traceback.format_exc()
@@ -119,13 +128,9 @@ def _probe(benchmark, kind, framework, device, make, flops):
     try:
         prepared = make()
         prepared.wait(prepared.run())  # compile and warm, outside the timing
-        benchmark.extra_info.update(record)
-        benchmark(lambda: prepared.wait(prepared.run()))
-        record["stats"] = benchmark.stats.as_dict(include_data=True)["stats"]
+        _time(benchmark, prepared, record)
     except DeviceUnavailable as error:
-        record["error"] = f"skipped: {error}"
-        _record(record)
-        pytest.skip(str(error))
+        _skip(record, error)
     _record(record)
 
 
@@ -162,9 +167,7 @@ def test_paired_manual_vs_autodiff(entry):
         params, x, y = make_inputs(case)
         a, b = (REGISTRY[name].prepare(params, x, y, dtype=dtype, device=device) for name in PAIRED)
     except DeviceUnavailable as error:
-        record["error"] = f"skipped: {error}"
-        _record(record)
-        pytest.skip(str(error))
+        _skip(record, error)
     call_a, call_b = (lambda: a.wait(a.run())), (lambda: b.wait(b.run()))
     for _ in range(3):  # compile and warm both
         call_a(), call_b()
