@@ -68,6 +68,10 @@ def test_verdict_needs_both_significance_and_size():
     assert verdict(a, a * 1.02)[2] == "same"  # significant, but 2% is within run-to-run drift
     assert verdict(a, a * 1.2)[2] == "slower"
     assert verdict(a, a / 1.2)[2] == "faster"
+    # 12% apart, significant, but each run's rounds spread over +-20%: their IQRs overlap
+    wide = 1e-3 * (1 + 0.3 * rng.standard_normal(5000))
+    ratio, p_value, word = verdict(wide, wide * 1.12)
+    assert ratio == pytest.approx(1.12) and p_value < 0.01 and word == "same"
 
 
 def time_rounds(call, rounds=150):
