@@ -113,8 +113,9 @@ def render(table: pd.DataFrame, z: float, dtype: str) -> str:
     if dead:
         layer = dead[-1].removeprefix("local")
         lines.append(f"tanh(z{layer}) rounds to +-1 in {dtype}, so its local gradient is exactly 0: "
-                     f"the message is multiplied by zero at layer {layer} and every weight before "
-                     f"it gets gradient 0 (dW1 = {_values(rows.loc['dW1', 'manual'])}). A dead tanh.")
+                     f"the message is multiplied by zero at layer {layer}, and the weights of that "
+                     f"layer and every one before it get gradient 0 "
+                     f"(dW1 = {_values(rows.loc['dW1', 'manual'])}). A dead tanh.")
     else:
         lines.append("Every local gradient is non-zero: the message reaches the first weights.")
     return "\n".join(lines) + "\n"
