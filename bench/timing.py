@@ -106,6 +106,7 @@ def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path, thre
                    "plugins": list(plan.plugins),
                    "cases": [asdict(case) for case in plan.cases],
                    "records": str(records), "current": str(current),
+                   "crash_log": str(run_dir / f"crash-{tag}.log"),
                    "env_out": str(run_dir / f"env-{tag}.json")}
     plan_file = run_dir / f"plan-{tag}.json"
     while True:
@@ -114,7 +115,7 @@ def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path, thre
         current.unlink(missing_ok=True)
         attempt = len(list(run_dir.glob(f"benchmark-{tag}-*.json"))) + 1
         command = [sys.executable, "-m", "pytest", str(TIMED_CALLS), "-q", "-p", "no:cacheprovider",
-                   "--rootdir", str(ROOT), "-o", "addopts=", "-o", "testpaths=",
+                   "-p", "no:faulthandler", "--rootdir", str(ROOT), "-o", "addopts=", "-o", "testpaths=",
                    f"--benchmark-json={run_dir / f'benchmark-{tag}-{attempt}.json'}",
                    f"--benchmark-max-time={plan.max_time}", *_PYTEST_BENCHMARK_ARGS]
         code, reason = _supervise(command, run_dir / f"pytest-{tag}.log", current,
@@ -127,7 +128,8 @@ def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path, thre
             progress(f"  {tag} worker {reason} outside any benchmark; its remaining benchmarks "
                      "are not run")
             return code
-        failed["error"] = f"{reason} (worker exit code {code})"
+        failed["error"] = f"{reason} (worker exit code {code}; traceback in crash-{tag}.log)" \
+            if reason.startswith("crashed") else f"{reason} (worker exit code {code})"
         with open(records, "a") as file:
             file.write(json.dumps(failed) + "\n")
         progress(f"  {failed['name']}: {failed['error']}; a new worker goes on with the rest")

@@ -7,6 +7,7 @@ pytest-benchmark workflow, ``pytest benchmarks/ --benchmark-only``.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import sys
@@ -32,6 +33,9 @@ def worker_plan() -> dict:
 
 
 PLAN = worker_plan()
+if PLAN.get("crash_log"):
+    # A crash's Python traceback goes to the run's log, not over the progress lines.
+    faulthandler.enable(open(PLAN["crash_log"], "a"))  # noqa: SIM115 (open for the process's life)
 for plugin in PLAN.get("plugins", []):
     load_plugin(plugin)
 if PLAN.get("cpus"):
@@ -40,10 +44,11 @@ if PLAN.get("cpus"):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Leave out what a previous attempt of this worker already recorded (a crash, a resume)."""
+    """Leave out what a previous attempt of this worker already recorded (a crash, a resume),
+    and the placeholders pytest makes for a test with nothing to run here (no probe for NumPy)."""
     skip = set(PLAN.get("skip", []))
-    kept = [item for item in items if getattr(item, "callspec", None) is None
-            or item.callspec.id not in skip]
+    kept = [item for item in items if not item.name.endswith("[NOTSET]") and (
+        getattr(item, "callspec", None) is None or item.callspec.id not in skip)]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
