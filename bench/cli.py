@@ -209,6 +209,12 @@ def cmd_run(args) -> int:
         if not (resume / "run.json").exists() or not resume.name.startswith(".partial-"):
             raise UsageError(f"--resume {args.resume!r} is not an interrupted run "
                              "(a results/.partial-<run-id> folder with run.json)")
+    defaults = Problem()
+    shaping = [f"--{key}" for key in ("batch", "init", "std", "scale", "seed")
+               if getattr(args, key) != getattr(defaults, key)]
+    if args.sizes is None and shaping:
+        raise UsageError(f"{shaping[0]} shapes a one-case run and needs --sizes; a preset's cases "
+                         "set their own (edit a copy of bench/presets.toml for --config)")
     try:
         if args.sizes is not None:
             if args.config:
@@ -417,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                        help="a module whose IMPLEMENTATIONS list joins the registry (repeatable)")
     bench.add_argument("--resume", default=None, metavar="PARTIAL_DIR",
-                       help="continue an interrupted run kept in results/.partial-<run-id>")
+                       help="continue an interrupted run kept in results/.partial-<run-id>, "
+                            "with that run's own plan and output folder")
     bench.set_defaults(run=cmd_run, argv=None)
 
     diag = commands.add_parser("diagnose", help="where the message dies, per init scheme")

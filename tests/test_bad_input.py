@@ -24,6 +24,7 @@ BAD_OPTIONS = {
     ("run", "--sizes"): (["--sizes", "4"], "need at least two"),
     ("run", "--batch"): (["--sizes", "4,1", "--batch", "-1"], "'-1' is not a positive integer"),
     ("run", "--init"): (["--init", "orthogonal"], "invalid choice: 'orthogonal'"),
+    ("run", "--init alone"): (["--init", "kaiming"], "--init shapes a one-case run and needs --sizes"),
     ("run", "--std"): (["--std", "nan"], "'nan' is not a finite number >= 0"),
     ("run", "--scale"): (["--scale", "-1"], "'-1' is not a finite number >= 0"),
     ("run", "--seed"): (["--seed", "1.5"], "'1.5' is not an integer >= 0"),
