@@ -266,7 +266,8 @@ def _environment(env: dict) -> str:
              f"finished {env.get('finished', '?')}",
              f"- command: `{env.get('command', '?')}`",
              f"- commit: `{env.get('git_commit', '?')}`" + (" (dirty tree)" if env.get("git_dirty") else ""),
-             f"- CPU: {env.get('cpu', '?')}; threads per framework: {env.get('threads', '?')} "
+             f"- CPU: {env.get('cpu', '?')}; threads per framework: "
+             f"{', '.join(map(str, env.get('threads', []))) or '?'} "
              f"(CPU affinity, OMP_NUM_THREADS, torch.set_num_threads)",
              f"- float32 matmul precision: {env.get('matmul_precision', '?')}",
              f"- XLA_FLAGS: `{env.get('XLA_FLAGS') or ''}`"]
