@@ -17,6 +17,23 @@ def x64_stays_off():
 
 
 @pytest.fixture
+def usage_error(capsys):
+    """Run the command line and assert the bad-input contract: exit code 2, one line on stderr
+    holding ``fragment``, nothing on stdout, no traceback. Returns that line."""
+    from bench.cli import main
+
+    def check(argv, fragment):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        assert code == 2, out + err
+        assert err.count("\n") == 1 and fragment in err, err
+        assert out == "" and "Traceback" not in err
+        return err
+
+    return check
+
+
+@pytest.fixture
 def small_problem():
     return Problem(sizes=(3, 4, 2), batch=5, seed=1)
 

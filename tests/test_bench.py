@@ -228,15 +228,14 @@ BAD_CONFIGS = {
 
 
 @pytest.mark.parametrize("name", list(BAD_CONFIGS))
-def test_bad_config_names_file_and_key(tmp_path, capsys, name):
+def test_bad_config_names_file_and_key(tmp_path, usage_error, name):
     text, fragment = BAD_CONFIGS[name]
     config = tmp_path / "mine.toml"
     config.write_text(text)
     output = tmp_path / "out"
-    code = main(["run", "--config", str(config), "--preset", "p", "--output", str(output)])
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1
-    assert str(config) in err and fragment in err, err
+    err = usage_error(["run", "--config", str(config), "--preset", "p", "--output", str(output)],
+                      fragment)
+    assert str(config) in err
     assert not output.exists()  # nothing half-written
 
 
@@ -261,27 +260,23 @@ def test_malformed_toml_names_the_line(tmp_path):
 ], ids=["unknown-preset", "missing-config", "unknown-impl", "zero-threads", "threads-word",
         "zero-steps", "too-many-threads",
         "zero-max-time", "unknown-device", "report-not-a-run"])
-def test_bad_run_options(tmp_path, capsys, argv, fragment):
-    code = main(argv + (["--output", str(tmp_path / "out")] if argv[0] == "run" else []))
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and fragment in err, err
+def test_bad_run_options(tmp_path, usage_error, argv, fragment):
+    usage_error(argv + (["--output", str(tmp_path / "out")] if argv[0] == "run" else []), fragment)
     assert not (tmp_path / "out").exists()
 
 
-def test_unwritable_output_directory(tmp_path, capsys):
+def test_unwritable_output_directory(tmp_path, usage_error):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    code = main(["run", "--preset", "quick", "--output", str(blocker / "results")])
-    err = capsys.readouterr().err
-    assert code == 2 and "cannot write to output directory" in err and err.count("\n") == 1
+    usage_error(["run", "--preset", "quick", "--output", str(blocker / "results")],
+                "cannot write to output directory")
 
 
 @pytest.mark.skipif(any(v is not None for v in timing.probe_gpus(["jax", "torch"]).values()),
                     reason="a GPU is present")
-def test_device_gpu_without_gpu_is_refused(tmp_path, capsys):
-    code = main(["run", "--preset", "quick", "--device", "gpu", "--output", str(tmp_path / "out")])
-    err = capsys.readouterr().err
-    assert code == 2 and "sees no GPU" in err and err.count("\n") == 1
+def test_device_gpu_without_gpu_is_refused(tmp_path, usage_error):
+    usage_error(["run", "--preset", "quick", "--device", "gpu", "--output", str(tmp_path / "out")],
+                "sees no GPU")
     assert not any((tmp_path / "out").glob("*-quick"))
 
 

@@ -152,8 +152,6 @@ def test_trace_command_shows_the_dead_tanh(capsys):
     (["trace", "--z", "1,abc"], "'abc' is not a finite number"),
 ], ids=["threshold-above-1", "threshold-0", "unknown-init", "diagnose-no-hidden", "trace-no-hidden",
         "trace-too-large", "trace-bad-z"])
-def test_bad_input(capsys, tmp_path, argv, fragment):
-    code = main(argv + (["--output", str(tmp_path / "d")] if argv[0] == "diagnose" else []))
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and fragment in err, err
+def test_bad_input(usage_error, tmp_path, argv, fragment):
+    usage_error(argv + (["--output", str(tmp_path / "d")] if argv[0] == "diagnose" else []), fragment)
     assert not (tmp_path / "d").exists()
