@@ -123,6 +123,11 @@ def stepped_inputs(problem: Problem, steps: int):
     return params, x.reshape(steps, problem.batch, -1), y.reshape(steps, problem.batch, -1)
 
 
+def benchmark_name(impl: str, problem: Problem, dtype: str, device: str, threads: int) -> str:
+    """The name of one timed benchmark: its pytest id and its record's key."""
+    return f"{impl}-{case_id(problem)}-{dtype}-{device}-t{threads}"
+
+
 def case_id(problem: Problem) -> str:
     """A readable, unique name for a case: ``16-32-32-1_b32`` (plus init and scale if not default)."""
     name = "-".join(map(str, problem.sizes)) + f"_b{problem.batch}"

@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, replace
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np

@@ -16,11 +16,12 @@ import shutil
 import subprocess
 import time
 from dataclasses import asdict
-from datetime import datetime, UTC
+from datetime import UTC, datetime
+from itertools import product
 from pathlib import Path
 
 from bench import memory, report, timing
-from bench.cases import Plan, matmul_flops
+from bench.cases import Plan, benchmark_name, case_id, matmul_flops
 
 
 class RunError(Exception):
@@ -79,31 +80,29 @@ def refuse_oversized(plan: Plan, staging: Path, gpu_free: dict, progress) -> int
 
     Workers skip what is recorded, so nothing of a refused case is ever allocated.
     """
-    from bench.cases import case_id
-
     cpu_free = memory.available_cpu_bytes()
     refused = 0
-    for case in plan.cases:
-        for dtype in plan.dtypes:
-            for device in timing.resolve_devices(plan):
-                for threads in timing.thread_counts(plan):
-                    for framework, impls in timing.frameworks_of(plan).items():
-                        free = cpu_free if device == "cpu" else gpu_free.get(framework)
-                        why = memory.refusal(case, dtype, plan.steps, free)
-                        if not why:
-                            continue
-                        tag = f"{framework}-t{threads}"
-                        with open(staging / f"records-{tag}.jsonl", "a") as file:
-                            for impl in impls:
-                                refused += 1
-                                file.write(json.dumps({
-                                    "name": f"{impl}-{case_id(case)}-{dtype}-{device}-t{threads}",
-                                    "impl": impl, "framework": framework, "case": case_id(case),
-                                    "sizes": ",".join(map(str, case.sizes)), "batch": case.batch,
-                                    "n_params": case.n_params, "flops": matmul_flops(case),
-                                    "dtype": dtype, "device": device, "threads": threads,
-                                    "steps": plan.steps, "error": why}) + "\n")
-                        progress(f"{case_id(case)} {dtype} {device}: {why}")
+    for case, dtype, device in product(plan.cases, plan.dtypes, timing.resolve_devices(plan)):
+        reasons = set()
+        for threads, (framework, impls) in product(timing.thread_counts(plan),
+                                                   timing.frameworks_of(plan).items()):
+            free = cpu_free if device == "cpu" else gpu_free.get(framework)
+            why = memory.refusal(case, dtype, plan.steps, free)
+            if not why:
+                continue
+            reasons.add(why)
+            with open(staging / f"records-{framework}-t{threads}.jsonl", "a") as file:
+                for impl in impls:
+                    refused += 1
+                    file.write(json.dumps({
+                        "name": benchmark_name(impl, case, dtype, device, threads),
+                        "impl": impl, "framework": framework, "case": case_id(case),
+                        "sizes": ",".join(map(str, case.sizes)), "batch": case.batch,
+                        "n_params": case.n_params, "flops": matmul_flops(case), "dtype": dtype,
+                        "device": device, "threads": threads, "steps": plan.steps,
+                        "error": why}) + "\n")
+        for why in sorted(reasons):
+            progress(f"{case_id(case)} {dtype} {device}: {why}")
     return refused
 
 
@@ -214,7 +213,6 @@ def inputs_checksums(plan: Plan) -> dict:
     framework receives them before its own conversion."""
     import hashlib
 
-    from bench.cases import case_id
     from impls import make_inputs
 
     sums = {}

@@ -12,6 +12,7 @@ in benchmarks/test_gradients.py; the harness adds the processes, the plan and th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +24,6 @@ from pathlib import Path
 
 from bench.cases import Plan
 from impls import REGISTRY
-import contextlib
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMED_CALLS = ROOT / "benchmarks" / "test_gradients.py"
@@ -128,8 +128,9 @@ def run_worker(framework: str, impls: list[str], plan: Plan, run_dir: Path, thre
             progress(f"  {tag} worker {reason} outside any benchmark; its remaining benchmarks "
                      "are not run")
             return code
-        failed["error"] = f"{reason} (worker exit code {code}; traceback in crash-{tag}.log)" \
-            if reason.startswith("crashed") else f"{reason} (worker exit code {code})"
+        failed["error"] = f"{reason} (worker exit code {code})"
+        if reason.startswith("crashed"):
+            failed["error"] = f"{reason} (worker exit code {code}; traceback in crash-{tag}.log)"
         with open(records, "a") as file:
             file.write(json.dumps(failed) + "\n")
         progress(f"  {failed['name']}: {failed['error']}; a new worker goes on with the rest")

@@ -13,11 +13,11 @@ gradient, torch's own tanh backward).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import itertools
 
 MAX_VALUES = 8  # a trace is for tiny networks: at most this many values per quantity
 

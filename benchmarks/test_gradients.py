@@ -20,7 +20,7 @@ import pytest
 from conftest import PLAN
 
 from bench.agreement import compare, input_overflow, make_reference, nonfinite_summary
-from bench.cases import case_id, matmul_flops, stepped_inputs
+from bench.cases import benchmark_name, case_id, matmul_flops, stepped_inputs
 from bench.paired import plan_pairs, time_pairs
 from impls import REGISTRY, DeviceUnavailable, Problem, make_inputs, runtime
 from impls.network import format_sizes
@@ -40,7 +40,7 @@ PAIRS = [(case, dtype, device) for case in CASES for dtype in PLAN["dtypes"]
 
 def _id(entry) -> str:
     case, dtype, device, impl = entry
-    return f"{impl}-{case_id(case)}-{dtype}-{device}-t{PLAN['threads']}"
+    return benchmark_name(impl, case, dtype, device, PLAN["threads"])
 
 
 def _record(record: dict) -> None:
